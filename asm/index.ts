@@ -1,3 +1,6 @@
 // Entry point of the WASM core: re-exports every kernel. Each kernel lives in its own file and
 // exports plain functions over numbers and linear-memory offsets (see memory.ts).
 export { reserve } from "./memory";
+export { ts_diff, ts_from_unix, ts_to_unix, ts_add_seconds, ts_short_to_seconds, ts_seconds_to_short } from "./timestamp";
+export { pkt_parse, pkt_validate, pkt_validate_batch, pkt_build_header, pkt_encode_header, pkt_max_packet, pkt_max_extensions, pkt_result_size } from "./packet";
+export { onwire_compute } from "./onwire";
