@@ -29,6 +29,8 @@ export interface TockCoreExt extends TockCore {
   readonly maxPacket: number;
   /** Most extension fields tracked per packet. */
   readonly maxExtensions: number;
+  /** Where this façade's regions lie in linear memory (byte offsets), for diagnostics and tests. */
+  readonly regions: { readonly in: number; readonly out: number; readonly result: number };
 }
 
 export function createCore(instance: WasmInstance): TockCoreExt {
@@ -79,6 +81,7 @@ export function createCore(instance: WasmInstance): TockCoreExt {
   return {
     maxPacket,
     maxExtensions,
+    regions: { in: inPtr, out: outPtr, result: resPtr },
 
     ntpDiff: (a, b) => x.ts_diff(a, b),
 
