@@ -28,7 +28,8 @@ const SOCK_DGRAM = 2;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
-const SO_REUSEADDR = 2;
+// (No SO_REUSEADDR: for UDP on Linux it lets a second socket bind the same address:port and steal
+// its unicast traffic. Sharing a port is explicit, with SO_REUSEPORT.)
 const SO_SNDBUF = 7;
 const SO_RCVBUF = 8;
 const SO_REUSEPORT = 15;
@@ -220,7 +221,6 @@ export class LinuxUdpSocket {
         one[0] = value;
         if (c.setsockopt(fd, level, name, one, 4) < 0) throw new LinuxUdpError(`setsockopt(${what})`, koffi.errno());
       };
-      set(SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
       if (options.reusePort) set(SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT");
       if (options.kernelTimestamps) set(SOL_SOCKET, SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS");
       if (family === 6) set(IPPROTO_IPV6, IPV6_V6ONLY, options.v6Only === false ? 0 : 1, "IPV6_V6ONLY");
