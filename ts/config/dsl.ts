@@ -17,6 +17,8 @@ export interface Issue {
   where: Where;
   /** "path: what is wrong; allowed: what is allowed" */
   message: string;
+  what: string;
+  allowed?: string;
 }
 
 /** Renders `["server", 1, "denylist", "filter", 2]` as `server[1].denylist.filter[2]`. */
@@ -36,10 +38,12 @@ export function formatPath(path: Path): string {
 export class Reporter {
   readonly issues: Issue[] = [];
   error(path: Path, what: string, allowed?: string, where: Where = "value"): void {
-    this.issues.push({ severity: "error", path, where, message: compose(path, what, allowed) });
+    const issue: Issue = { severity: "error", path, where, what, message: compose(path, what, allowed) };
+    if (allowed !== undefined) issue.allowed = allowed;
+    this.issues.push(issue);
   }
   warn(path: Path, what: string, where: Where = "key"): void {
-    this.issues.push({ severity: "warning", path, where, message: compose(path, what, undefined) });
+    this.issues.push({ severity: "warning", path, where, what, message: compose(path, what, undefined) });
   }
   get errorCount(): number {
     return this.issues.filter((i) => i.severity === "error").length;
@@ -294,7 +298,8 @@ export class ListSpec<T> extends Spec<T[]> {
     const { minItems, maxItems } = this.options;
     const count =
       minItems !== undefined && minItems > 0 ? ` (at least ${minItems})` : maxItems !== undefined ? ` (at most ${maxItems})` : "";
-    return `an array${count} of ${this.item.allowed()}`;
+    if (unwrap(this.item) instanceof TableSpec) return `an array${count} of tables`;
+    return `an array${count}, each entry ${this.item.allowed()}`;
   }
   decode(raw: unknown, path: Path, r: Reporter): T[] | Invalid {
     if (!Array.isArray(raw)) return typeError(r, path, raw, this.allowed());
@@ -386,10 +391,13 @@ export class TableSpec<F extends Fields> extends Spec<TableOut<F>> {
     if (!isTable(raw)) return typeError(r, path, raw, this.allowed());
     let ok = true;
     const names = Object.keys(this.fields);
+    /** Required keys an unknown key looks like a typo of: "missing" would only repeat the hint. */
+    const misspelt = new Set<string>();
     for (const k of Object.keys(raw)) {
       if (Object.hasOwn(this.fields, k)) continue;
       const isSub = isTable(raw[k]) || (Array.isArray(raw[k]) && (raw[k] as unknown[]).every(isTable) && this.options.sections);
       const hint = closest(k, names);
+      if (hint !== undefined) misspelt.add(hint);
       const what = `unknown ${isSub ? "table" : "key"}${hint === undefined ? "" : ` (did you mean ${JSON.stringify(hint)}?)`}`;
       r.error([...path, k], what, names.map((n) => this.keyLabel(n)).join(", "), "key");
       ok = false;
@@ -404,7 +412,7 @@ export class TableSpec<F extends Fields> extends Spec<TableOut<F>> {
         if (v === INVALID) ok = false;
         else out[camel(name)] = v;
       } else if (required) {
-        r.error(path, `missing required key ${JSON.stringify(name)}`, field.spec.allowed(), "key");
+        if (!misspelt.has(name)) r.error(path, `missing required key ${JSON.stringify(name)}`, field.spec.allowed(), "key");
         ok = false;
       } else if (field.options.default !== undefined) {
         out[camel(name)] = field.spec.decode(field.options.default, p, new ThrowingReporter());
@@ -430,9 +438,12 @@ export class ScalarOrTableSpec<S, T> extends Spec<T> {
   }
   decode(raw: unknown, path: Path, r: Reporter): T | Invalid {
     if (isTable(raw)) return this.table.decode(raw, path, r);
-    if (Array.isArray(raw)) return typeError(r, path, raw, this.allowed());
-    const v = this.scalar.decode(raw, path, r);
-    return v === INVALID ? INVALID : this.lift(v);
+    // Decode the scalar form aside, so its errors can name both forms in "allowed".
+    const aside = new Reporter();
+    const v = Array.isArray(raw) ? INVALID : this.scalar.decode(raw, path, aside);
+    if (v !== INVALID) return this.lift(v);
+    r.error(path, aside.issues[0]?.what ?? `found ${describeRaw(raw)}`, this.allowed());
+    return INVALID;
   }
 }
 

@@ -4,6 +4,7 @@ import { readFileSync } from "node:fs";
 import { parse, TomlError } from "smol-toml";
 import { decodeDocument } from "./dsl.js";
 import { indexPositions } from "./locate.js";
+import { findUnterminatedString } from "./syntax.js";
 import { configSchema, type TockConfig } from "./schema.js";
 
 export interface ConfigIssue {
@@ -45,14 +46,17 @@ export function checkConfig(text: string, fileName: string): ConfigReport {
   } catch (err) {
     if (!(err instanceof TomlError)) throw err;
     // smol-toml's message is "Invalid TOML document: <what>\n\n<code block>"; keep <what>.
-    const what = err.message.replace(/^Invalid TOML document: /, "").split("\n")[0];
-    const error: ConfigIssue = {
-      severity: "error",
-      file: fileName,
-      line: err.line,
-      col: err.column,
-      message: `TOML syntax error: ${what}; allowed: TOML 1.0 (https://toml.io)`,
-    };
+    let what = err.message.replace(/^Invalid TOML document: /, "").split("\n")[0];
+    let { line, column: col } = err;
+    const open = findUnterminatedString(text);
+    if (open !== undefined) {
+      const before = text.slice(0, open).split(/\r\n|\n|\r/);
+      if (before.length < line || (before.length === line && before[before.length - 1]!.length + 1 <= col)) {
+        what = "unterminated string (a quoted string must close on the same line; use \"\"\" for multi-line strings)";
+        [line, col] = [before.length, before[before.length - 1]!.length + 1];
+      }
+    }
+    const error: ConfigIssue = { severity: "error", file: fileName, line, col, message: `TOML syntax error: ${what}; allowed: TOML 1.0 (https://toml.io)` };
     return { config: undefined, errors: [error], warnings: [] };
   }
   const { value, issues } = decodeDocument(configSchema, raw);

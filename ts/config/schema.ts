@@ -253,8 +253,9 @@ export const observabilitySection = table({
     pending: CLIENT,
     doc: "Unix socket for `tock status` / `tock sources`; unset: no socket.",
   }),
-  "observation-permissions": key(int({ min: 0, max: 0o777 }), {
+  "observation-permissions": key(int({ min: 0, max: 0o777, unit: "a file mode, 0o000 to 0o777" }), {
     default: 0o666,
+    defaultText: "`0o666`",
     pending: CLIENT,
     doc: "File mode of the observation socket (write it in octal, `0o666`).",
   }),
