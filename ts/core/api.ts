@@ -60,15 +60,19 @@ export const enum ParseResult {
   Ok = 0,
   /** Shorter than the 48-byte header. */
   TooShort = 1,
-  /** Longer than the codec accepts (see MAX_PACKET). */
+  /** Longer than the codec accepts (MAX_PACKET = 2048 bytes, asm/packet.ts). */
   TooLong = 2,
   /** Version field outside 1..4. */
   BadVersion = 3,
-  /** An extension field whose length is not a multiple of 4, under 16 octets, or runs past the end. */
+  /** An extension field whose length is not a multiple of 4, under 16 octets, or runs past the end (RFC 7822 §7.5). */
   BadExtensionLength = 4,
-  /** Trailing bytes that are neither a valid extension field nor a legacy MAC (RFC 7822 §7.5). */
+  /**
+   * Trailing bytes that are neither a valid extension field nor a legacy MAC (RFC 7822 §7.5): a length
+   * that is not a whole number of 4-byte words, or an NTPv4 tail of 4..16 octets (too short for the
+   * last extension field, which needs 28, and not a 20/24-octet MAC or a 4-octet crypto-NAK).
+   */
   BadTrailer = 5,
-  /** More extension fields than the codec tracks (see MAX_EXTENSIONS). */
+  /** More extension fields than the codec tracks (MAX_EXTENSIONS = 32, asm/packet.ts). */
   TooManyExtensions = 6,
 }
 
@@ -85,6 +89,7 @@ export interface ParsedPacket {
   result: ParseResult;
   /** Present when result is Ok. */
   header?: NtpHeader;
+  /** In wire order; they tile the packet from byte 48 up to the MAC (or the end). Empty unless Ok. */
   extensions: ExtensionField[];
   /** Offset and length of a legacy MAC (key id + digest) after the extension fields, if any. */
   mac?: { offset: number; length: number };
