@@ -78,7 +78,7 @@ class Scanner {
   run(): PositionIndex {
     let table: (string | number)[] = [];
     for (;;) {
-      this.skipSpaceAndComments(true);
+      this.skipSpaceAndComments();
       if (this.pos >= this.text.length) return this.index;
       const start = this.pos;
       if (this.text.startsWith("[[", this.pos)) {
@@ -142,20 +142,20 @@ class Scanner {
     } else if (c === "[") {
       this.pos++;
       for (let i = 0; ; i++) {
-        this.skipSpaceAndComments(true);
+        this.skipSpaceAndComments();
         if (this.text[this.pos] === "]") break;
         this.value([...path, i]);
-        this.skipSpaceAndComments(true);
+        this.skipSpaceAndComments();
         if (this.text[this.pos] === ",") this.pos++;
       }
       this.pos++;
     } else if (c === "{") {
       this.pos++;
       for (;;) {
-        this.skipSpaceAndComments(true);
+        this.skipSpaceAndComments();
         if (this.text[this.pos] === "}") break;
         this.keyValue(path);
-        this.skipSpaceAndComments(true);
+        this.skipSpaceAndComments();
         if (this.text[this.pos] === ",") this.pos++;
       }
       this.pos++;
@@ -215,10 +215,10 @@ class Scanner {
     while (this.text[this.pos] === " " || this.text[this.pos] === "\t") this.pos++;
   }
 
-  private skipSpaceAndComments(newlines: boolean): void {
+  private skipSpaceAndComments(): void {
     for (;;) {
       const c = this.text[this.pos];
-      if (c === " " || c === "\t" || (newlines && (c === "\n" || c === "\r"))) this.pos++;
+      if (c === " " || c === "\t" || c === "\n" || c === "\r") this.pos++;
       else if (c === "#") while (this.pos < this.text.length && this.text[this.pos] !== "\n") this.pos++;
       else return;
     }
