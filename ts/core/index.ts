@@ -13,6 +13,8 @@ import { ParseResult } from "./api.js";
 import type { WasmInstance } from "./instance.js";
 import { RESULT, type CoreExports } from "./layout.js";
 
+import { instantiateWasm } from "./instance.js";
+
 export * from "./api.js";
 export { instantiateWasm, type WasmInstance, type WasmExports } from "./instance.js";
 
@@ -31,6 +33,19 @@ export interface TockCoreExt extends TockCore {
   readonly maxExtensions: number;
   /** Where this façade's regions lie in linear memory (byte offsets), for diagnostics and tests. */
   readonly regions: { readonly in: number; readonly out: number; readonly result: number };
+}
+
+/**
+ * Instantiates the module (bytes from a file or fetch(), or a compiled Module), runs its static
+ * initialisers and returns the façade. Use this rather than instantiateWasm + createCore: the module
+ * is built with exportStart "_initialize", which the loader does not call, and until it runs the
+ * stub allocator hands out memory from address 0, on top of static data. It must run before the
+ * first reserve(), so it cannot be done lazily inside createCore.
+ */
+export async function instantiateCore(source: BufferSource | WebAssembly.Module): Promise<{ core: TockCoreExt; wasm: WasmInstance }> {
+  const wasm = await instantiateWasm(source);
+  (wasm.exports as { _initialize?: () => void })._initialize?.();
+  return { core: createCore(wasm), wasm };
 }
 
 export function createCore(instance: WasmInstance): TockCoreExt {

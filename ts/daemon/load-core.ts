@@ -4,8 +4,8 @@ import { readFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createCore, type TockCoreExt } from "../core/index.js";
-import { instantiateWasm, type WasmInstance } from "../core/instance.js";
+import { instantiateCore, type TockCoreExt } from "../core/index.js";
+import type { WasmInstance } from "../core/instance.js";
 
 export interface LoadedCore {
   core: TockCoreExt;
@@ -32,8 +32,11 @@ export function wasmPath(): string {
 let compiled: Promise<WebAssembly.Module> | undefined;
 let shared: Promise<LoadedCore> | undefined;
 
-/** Compiles the module once per process (compilation is the slow part; instances are cheap). */
-function compileOnce(): Promise<WebAssembly.Module> {
+/**
+ * Compiles the module once per thread (compilation is the slow part; instances are cheap). The
+ * Module can be posted to worker threads, which pass it to instantiateCore from ts/core.
+ */
+export function compileOnce(): Promise<WebAssembly.Module> {
   compiled ??= readFile(wasmPath()).then(
     (bytes) => WebAssembly.compile(bytes),
     (err: unknown) => {
@@ -46,12 +49,8 @@ function compileOnce(): Promise<WebAssembly.Module> {
 
 /** A new, independent instance with its own memory (for worker threads and tests). */
 export async function loadFreshCore(): Promise<LoadedCore> {
-  const wasm = await instantiateWasm(await compileOnce());
-  // The module is built with exportStart "_initialize": static initialisers (the stub allocator's
-  // heap start above the data segments) run only when it is called, and the loader does not call
-  // it. Without this, reserve() hands out memory from address 0, on top of static data.
-  (wasm.exports as { _initialize?: () => void })._initialize?.();
-  return { core: createCore(wasm), wasm };
+  // instantiateCore also runs the module's _initialize before anything reserves memory.
+  return instantiateCore(await compileOnce());
 }
 
 /** The process-wide instance, created on first use. */
