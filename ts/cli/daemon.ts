@@ -1,0 +1,106 @@
+// `tock daemon [-c FILE]`: runs the NTP server (and, later, the client) until SIGTERM/SIGINT.
+// Exit codes: 0 stopped by a signal, 1 config invalid or start-up failed (e.g. port in use, no
+// permission for port 123), 2 usage error.
+import { parseArgs } from "node:util";
+import { formatIssue, loadConfigReport, parseListen } from "../config/index.js";
+import { Fail } from "../config/dsl.js";
+import { createLogger, LOG_LEVELS, type LogLevel } from "../observe/logger.js";
+import { startDaemon, type RunningDaemon } from "../daemon/daemon.js";
+
+const USAGE = `usage: tock daemon [-c FILE] [--metrics-listen ADDR:PORT] [--log-level LEVEL]
+
+Serves NTP as configured in FILE (TOML). Without -c, the built-in config: as root port 123 on all
+addresses, otherwise 127.0.0.1:1123 and [::1]:1123.
+
+options:
+  -c, --config FILE            config file
+      --metrics-listen A:P     serve Prometheus metrics at http://A:P/metrics (e.g. 127.0.0.1:9975)
+      --log-level LEVEL        trace, debug, info, warn, error (overrides [observability] log-level)
+  -h, --help                   show this help
+
+signals: SIGTERM/SIGINT stop (exit 0, final counters logged); SIGUSR1 logs the counters now.
+exit status: 0 stopped by a signal, 1 bad config or start-up failure, 2 usage error
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  let configPath: string | undefined;
+  let metricsListen: { host: string; port: number } | undefined;
+  let logLevel: LogLevel | undefined;
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: "string", short: "c" },
+        "metrics-listen": { type: "string" },
+        "log-level": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: true,
+      strict: true,
+    });
+    if (values.help) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    if (positionals.length > 0) throw new Error(`unexpected argument '${positionals[0]}'`);
+    configPath = values.config;
+    if (values["metrics-listen"] !== undefined) {
+      const l = parseListen(values["metrics-listen"]);
+      if (l instanceof Fail) throw new Error(`--metrics-listen: ${l.what}`);
+      metricsListen = { host: l.host, port: l.port };
+    }
+    if (values["log-level"] !== undefined) {
+      if (!(LOG_LEVELS as readonly string[]).includes(values["log-level"])) throw new Error(`--log-level: one of ${LOG_LEVELS.join(", ")}`);
+      logLevel = values["log-level"] as LogLevel;
+    }
+  } catch (err) {
+    process.stderr.write(`tock daemon: ${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    return 2;
+  }
+
+  const report = loadConfigReport(configPath);
+  for (const w of report.warnings) process.stderr.write(`${formatIssue(w)}\n`);
+  if (report.config === undefined) {
+    for (const e of report.errors) process.stderr.write(`${formatIssue(e)}\n`);
+    process.stderr.write(`tock daemon: the config has ${report.errors.length} error${report.errors.length === 1 ? "" : "s"}; not starting\n`);
+    return 1;
+  }
+  const config = report.config;
+  const logger = createLogger({ level: logLevel ?? config.observability.logLevel });
+
+  let daemon: RunningDaemon;
+  try {
+    daemon = await startDaemon(config, { logger, ...(metricsListen ? { metricsListen } : {}) });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const hint = e.code === "EACCES" ? " (ports below 1024 need root; use an unprivileged port or run as root)" : e.code === "EADDRINUSE" ? " (another process serves that address)" : "";
+    logger.fatal({ err: e.message, code: e.code }, `cannot start${hint}`);
+    process.stderr.write(`tock daemon: cannot start: ${e.message}${hint}\n`);
+    return 1;
+  }
+
+  // Stay alive until a stop signal; then close sockets, log totals and exit 0.
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, "stopping");
+      daemon.stop().then(
+        () => {
+          logger.info("stopped");
+          resolve(0);
+        },
+        (err: unknown) => {
+          logger.error({ err: String(err) }, "error while stopping");
+          resolve(1);
+        },
+      );
+    };
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+    process.on("SIGUSR1", () => daemon.logSummary());
+    // SIGHUP: a config reload is not implemented yet; say so instead of dying (the default action).
+    process.on("SIGHUP", () => logger.warn("SIGHUP: configuration reload is not supported yet; restart tock to apply changes"));
+  });
+}
