@@ -9,6 +9,7 @@ interface Command {
 /** Subcommand name → lazy loader (only the chosen command's dependencies are loaded). */
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   validate: { summary: "check config files (tock validate -c FILE)", load: () => import("./validate.js") },
+  daemon: { summary: "serve time (tock daemon [-c FILE])", load: () => import("./daemon.js") },
 };
 
 function usage(): string {
