@@ -302,6 +302,12 @@ export class ListSpec<T> extends Spec<T[]> {
     return `an array${count}, each entry ${this.item.allowed()}`;
   }
   decode(raw: unknown, path: Path, r: Reporter): T[] | Invalid {
+    const name = path[path.length - 1];
+    if (isTable(raw) && unwrap(this.item) instanceof TableSpec && typeof name === "string") {
+      // `[server]` where `[[server]]` was meant: say so rather than "found a table".
+      r.error(path, `found a single table; write each entry as [[${name}]] (double brackets)`, this.allowed(), "key");
+      return INVALID;
+    }
     if (!Array.isArray(raw)) return typeError(r, path, raw, this.allowed());
     const { minItems = 0, maxItems = Infinity, unique = false } = this.options;
     let ok = true;
