@@ -49,7 +49,7 @@ describe("parseConfig", () => {
         startupStepPanicThreshold: { forward: Infinity, backward: 86400 },
         accumulatedStepPanicThreshold: undefined,
       },
-      observability: { logLevel: "info", observationPath: undefined, observationPermissions: 0o666 },
+      observability: { logLevel: "info", observationPath: undefined, observationPermissions: 0o666, metricsExporterListen: undefined },
       daemon: { user: undefined, group: undefined },
     });
   });

@@ -259,6 +259,10 @@ export const observabilitySection = table({
     pending: CLIENT,
     doc: "File mode of the observation socket (write it in octal, `0o666`).",
   }),
+  "metrics-exporter-listen": key(listenAddress(), {
+    pending: "not yet read from the config; use `tock daemon --metrics-listen ADDR:PORT`",
+    doc: 'Serve Prometheus metrics over HTTP at this address (ntpd-rs\'s key; e.g. `"127.0.0.1:9975"`); unset: no metrics endpoint.',
+  }),
 });
 
 export const daemonSection = table({
