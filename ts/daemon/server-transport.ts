@@ -15,7 +15,7 @@
 import dgram from "node:dgram";
 import { isIPv6 } from "node:net";
 import type { NtpTimestamp } from "../core/api.js";
-import type { Clock } from "../clock/clock.js";
+import { addSeconds, type Clock } from "../clock/clock.js";
 
 export interface Peer {
   address: string;
@@ -121,6 +121,8 @@ export class SimServerTransport implements ServerTransport {
     private readonly clock: Clock,
     /** Sent datagrams kept (oldest dropped beyond this), so a long simulation stays bounded. */
     private readonly keep = 100_000,
+    /** Seconds between the send call and the reported transmit time (models the kernel's send path). */
+    private readonly sendLatencySeconds = 0,
   ) {}
 
   async bind(address: string, port: number, onDatagram: DatagramHandler): Promise<ServerSocket> {
@@ -134,7 +136,7 @@ export class SimServerTransport implements ServerTransport {
       port: actualPort,
       send: async (bytes, to) => {
         if (entry.closed) throw new Error("socket closed");
-        const sentAt = this.clock.now();
+        const sentAt = addSeconds(this.clock.now(), this.sendLatencySeconds);
         this.sent.push({ from: listenAddress, to, bytes: Uint8Array.from(bytes), sentAt });
         if (this.sent.length > this.keep) this.sent.splice(0, this.sent.length - this.keep);
         return sentAt;
