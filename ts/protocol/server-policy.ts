@@ -142,7 +142,8 @@ export interface ServerTables {
   deny: CompiledList;
 }
 
-const V4_MAPPED_PREFIX = 0xffffn << 32n; // ::ffff:0:0/96, as the low 64 bits' top half
+/** ::ffff:0:0/96: the 96-bit prefix of IPv4-mapped addresses, i.e. address >> 32. */
+const V4_MAPPED_PREFIX = 0xffffn;
 
 function subnetRange(spec: SubnetSpec): { family: 4 | 6; first: bigint; last: bigint } {
   let parsed: { family: 4 | 6; bytes: Uint8Array; prefix: number };
