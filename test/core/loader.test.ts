@@ -22,7 +22,7 @@ test("loadCore caches one instance per process; loadFreshCore gives independent 
 
 test("regions are reserved above static data, and the façade survives memory growth", async () => {
   const { core, wasm } = await loadFreshCore();
-  // Static data starts at 1024; without the module's _initialize the allocator would start at 0.
+  // Static data starts at 1024: the module's start function must have set the allocator above it.
   expect(core.regions.in).toBeGreaterThanOrEqual(1024);
   expect(core.regions.out).toBeGreaterThanOrEqual(core.regions.in + core.maxPacket);
   const packet = hex("2304000000000000000000000000000000000000000000000000000000000000000000000000000000000000e8000001");

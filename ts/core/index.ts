@@ -36,15 +36,11 @@ export interface TockCoreExt extends TockCore {
 }
 
 /**
- * Instantiates the module (bytes from a file or fetch(), or a compiled Module), runs its static
- * initialisers and returns the façade. Use this rather than instantiateWasm + createCore: the module
- * is built with exportStart "_initialize", which the loader does not call, and until it runs the
- * stub allocator hands out memory from address 0, on top of static data. It must run before the
- * first reserve(), so it cannot be done lazily inside createCore.
+ * Instantiates the module (bytes from a file or fetch(), or a compiled Module) and returns the
+ * façade with the instance it lives on (other façades — server kernel, AEAD — share that instance).
  */
 export async function instantiateCore(source: BufferSource | WebAssembly.Module): Promise<{ core: TockCoreExt; wasm: WasmInstance }> {
   const wasm = await instantiateWasm(source);
-  (wasm.exports as { _initialize?: () => void })._initialize?.();
   return { core: createCore(wasm), wasm };
 }
 

@@ -19,6 +19,8 @@ export interface WasmInstance {
 
 export async function instantiateWasm(source: BufferSource | WebAssembly.Module): Promise<WasmInstance> {
   // The loader supplies the `env.abort` import (reports AssemblyScript assertion failures as errors).
+  // Instantiation runs the module's start function, which sets the stub allocator's heap base above
+  // static data; reserve() is only safe after that (asconfig must not use exportStart).
   const { exports } = await instantiate<Record<string, unknown>>(source);
   const raw = exports as unknown as WasmExports;
   return {

@@ -49,7 +49,6 @@ export function compileOnce(): Promise<WebAssembly.Module> {
 
 /** A new, independent instance with its own memory (for worker threads and tests). */
 export async function loadFreshCore(): Promise<LoadedCore> {
-  // instantiateCore also runs the module's _initialize before anything reserves memory.
   return instantiateCore(await compileOnce());
 }
 
