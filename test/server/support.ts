@@ -46,7 +46,7 @@ export function request(f: RequestFields = {}): Uint8Array {
     v.setBigUint64(32, f.receive ?? 0n);
     v.setBigUint64(40, f.transmit ?? T0);
   }
-  if (f.tail !== undefined) b.set(f.tail.subarray(0, Math.max(0, length - 48)), 48);
+  if (f.tail !== undefined && length > 48) b.set(f.tail.subarray(0, length - 48), 48);
   return b;
 }
 
