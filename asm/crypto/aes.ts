@@ -5,7 +5,7 @@
 // keys from +16, each as 8 planes (64 bytes) with the 16 key bytes repeated in all four lanes.
 // The expansion is constant time too: SubWord runs through the bitsliced S-box circuit, and the
 // only branches depend on the word index and the key length, which are public.
-import { ortho, sbox, loadLane, storeLane, linearLayer, addRoundKey } from "./bitslice";
+import { ortho, sbox, loadLane, storeLane, bitslicedRounds } from "./bitslice";
 import { wipe } from "./ct";
 
 export const AES_SCHED_BYTES: i32 = 16 + 15 * 64;
@@ -81,14 +81,7 @@ export function aesExpandKey(key: usize, keyLen: i32, ks: usize): i32 {
 
 /** Encrypts the four lanes already in bitsliced form at `st` (the cipher of FIPS 197 §5.1). */
 export function aesEncryptState(ks: usize, st: usize): void {
-  const rounds = <i32>load<u32>(ks);
-  addRoundKey(st, ks + PLANES);
-  for (let r = 1; r < rounds; r++) {
-    sbox(st);
-    linearLayer(st, ks + PLANES + (<usize>r << 6), false);
-  }
-  sbox(st);
-  linearLayer(st, ks + PLANES + (<usize>rounds << 6), true);
+  bitslicedRounds(st, ks, false);
 }
 
 /**

@@ -76,57 +76,6 @@ export function storeLane(st: usize, lane: i32, dst: usize): void {
   store<u64>(dst, spreadBytes(ev >> 32) | (spreadBytes(od >> 32) << 8), 8);
 }
 
-/**
- * The AES S-box on all 64 bytes of the state at once: the 113-gate circuit of Boyar and Peralta
- * ("A new combinational logic minimization technique with applications to cryptology", 2009):
- * a linear layer, a shared GF(2^4)-tower inversion, a linear layer. Only AND/XOR/NOT on planes, so
- * its time and memory accesses do not depend on the data. x0 is the most significant bit.
- */
-export function sbox(st: usize): void {
-  const x0 = load<u64>(st, 56), x1 = load<u64>(st, 48), x2 = load<u64>(st, 40), x3 = load<u64>(st, 32);
-  const x4 = load<u64>(st, 24), x5 = load<u64>(st, 16), x6 = load<u64>(st, 8), x7 = load<u64>(st);
-
-  // Top linear transformation.
-  const y14 = x3 ^ x5, y13 = x0 ^ x6, y9 = x0 ^ x3, y8 = x0 ^ x5;
-  const t0 = x1 ^ x2, y1 = t0 ^ x7, y4 = y1 ^ x3, y12 = y13 ^ y14;
-  const y2 = y1 ^ x0, y5 = y1 ^ x6, y3 = y5 ^ y8, t1 = x4 ^ y12;
-  const y15 = t1 ^ x5, y20 = t1 ^ x1, y6 = y15 ^ x7, y10 = y15 ^ t0;
-  const y11 = y20 ^ y9, y7 = x7 ^ y11, y17 = y10 ^ y11, y19 = y10 ^ y8;
-  const y16 = t0 ^ y11, y21 = y13 ^ y16, y18 = x0 ^ y16;
-
-  // Non-linear middle: inversion in GF(2^8) through GF(2^4).
-  const t2 = y12 & y15, t3 = y3 & y6, t4 = t3 ^ t2, t5 = y4 & x7;
-  const t6 = t5 ^ t2, t7 = y13 & y16, t8 = y5 & y1, t9 = t8 ^ t7;
-  const t10 = y2 & y7, t11 = t10 ^ t7, t12 = y9 & y11, t13 = y14 & y17;
-  const t14 = t13 ^ t12, t15 = y8 & y10, t16 = t15 ^ t12, t17 = t4 ^ t14;
-  const t18 = t6 ^ t16, t19 = t9 ^ t14, t20 = t11 ^ t16, t21 = t17 ^ y20;
-  const t22 = t18 ^ y19, t23 = t19 ^ y21, t24 = t20 ^ y18;
-  const t25 = t21 ^ t22, t26 = t21 & t23, t27 = t24 ^ t26, t28 = t25 & t27;
-  const t29 = t28 ^ t22, t30 = t23 ^ t24, t31 = t22 ^ t26, t32 = t31 & t30;
-  const t33 = t32 ^ t24, t34 = t23 ^ t33, t35 = t27 ^ t33, t36 = t24 & t35;
-  const t37 = t36 ^ t34, t38 = t27 ^ t36, t39 = t29 & t38, t40 = t25 ^ t39;
-  const t41 = t40 ^ t37, t42 = t29 ^ t33, t43 = t29 ^ t40, t44 = t33 ^ t37, t45 = t42 ^ t41;
-  const z0 = t44 & y15, z1 = t37 & y6, z2 = t33 & x7, z3 = t43 & y16;
-  const z4 = t40 & y1, z5 = t29 & y7, z6 = t42 & y11, z7 = t45 & y17;
-  const z8 = t41 & y10, z9 = t44 & y12, z10 = t37 & y3, z11 = t33 & y4;
-  const z12 = t43 & y13, z13 = t40 & y5, z14 = t29 & y2, z15 = t42 & y9;
-  const z16 = t45 & y14, z17 = t41 & y8;
-
-  // Bottom linear transformation (the NOTs add the S-box constant 0x63).
-  const t46 = z15 ^ z16, t47 = z10 ^ z11, t48 = z5 ^ z13, t49 = z9 ^ z10;
-  const t50 = z2 ^ z12, t51 = z2 ^ z5, t52 = z7 ^ z8, t53 = z0 ^ z3;
-  const t54 = z6 ^ z7, t55 = z16 ^ z17, t56 = z12 ^ t48, t57 = t50 ^ t53;
-  const t58 = z4 ^ t46, t59 = z3 ^ t54, t60 = t46 ^ t57, t61 = z14 ^ t57;
-  const t62 = t52 ^ t58, t63 = t49 ^ t58, t64 = z4 ^ t59, t65 = t61 ^ t62;
-  const t66 = z1 ^ t63;
-  const s0 = t59 ^ t63, s6 = t56 ^ ~t62, s7 = t48 ^ ~t60, t67 = t64 ^ t65;
-  const s3 = t53 ^ t66, s4 = t51 ^ t66, s5 = t47 ^ t65, s1 = t64 ^ ~s3;
-  const s2 = t55 ^ ~t67;
-
-  store<u64>(st, s7); store<u64>(st, s6, 8); store<u64>(st, s5, 16); store<u64>(st, s4, 24);
-  store<u64>(st, s3, 32); store<u64>(st, s2, 40); store<u64>(st, s1, 48); store<u64>(st, s0, 56);
-}
-
 // ShiftRows: row r (nibble r of every column group) moves left by r columns, i.e. its bits move
 // down by 16*r positions: new = rotr(old & rowmask_r, 16*r).
 const ROW0: u64 = 0x000F000F000F000F;
@@ -147,37 +96,97 @@ const ROW3: u64 = 0xF000F000F000F000;
 }
 
 /**
- * ShiftRows, then (unless `last`) MixColumns, then AddRoundKey with the 8 planes at `rk`.
- * MixColumns: out_r = 2·a_r ⊕ 3·a_{r+1} ⊕ a_{r+2} ⊕ a_{r+3} = 2·t_r ⊕ a_{r+1} ⊕ t_{r+2}
- * with t = a ⊕ rowUp1(a). Multiplication by 2 in GF(2^8) mod x^8+x^4+x^3+x+1 on planes is a shift
- * of plane indices with plane 7 fed back into planes 0, 1, 3 and 4.
+ * Runs the AES rounds on the state at `st` with the schedule at `ks` (FIPS 197 §5.1: AddRoundKey,
+ * then rounds of SubBytes, ShiftRows, MixColumns (not in the last round), AddRoundKey). The eight
+ * planes stay in locals for the whole cipher. With `sboxOnly` it applies SubBytes once and stops
+ * (the key schedule's SubWord), so the S-box circuit exists in one place only.
+ *
+ * SubBytes is the 113-gate circuit of Boyar and Peralta ("A new combinational logic minimization
+ * technique with applications to cryptology", 2009): a linear layer, a shared GF(2^4)-tower
+ * inversion, a linear layer; only AND/XOR/NOT on planes, so neither time nor memory accesses depend
+ * on the data. x0 is the most significant bit (plane 7).
+ *
+ * MixColumns: out_r = 2·a_r ⊕ 3·a_{r+1} ⊕ a_{r+2} ⊕ a_{r+3} = 2·t_r ⊕ a_{r+1} ⊕ t_{r+2} with
+ * t = a ⊕ rowUp1(a). Multiplication by 2 in GF(2^8) mod x^8+x^4+x^3+x+1 on planes shifts the plane
+ * index, plane 7 feeding back into planes 0, 1, 3 and 4.
  */
-export function linearLayer(st: usize, rk: usize, last: bool): void {
-  let a0 = shiftRowsPlane(load<u64>(st)), a1 = shiftRowsPlane(load<u64>(st, 8));
-  let a2 = shiftRowsPlane(load<u64>(st, 16)), a3 = shiftRowsPlane(load<u64>(st, 24));
-  let a4 = shiftRowsPlane(load<u64>(st, 32)), a5 = shiftRowsPlane(load<u64>(st, 40));
-  let a6 = shiftRowsPlane(load<u64>(st, 48)), a7 = shiftRowsPlane(load<u64>(st, 56));
-  if (!last) { // `last` is the public round index, never secret
-    const r0 = rowUp1(a0), r1 = rowUp1(a1), r2 = rowUp1(a2), r3 = rowUp1(a3);
-    const r4 = rowUp1(a4), r5 = rowUp1(a5), r6 = rowUp1(a6), r7 = rowUp1(a7);
-    const t0 = a0 ^ r0, t1 = a1 ^ r1, t2 = a2 ^ r2, t3 = a3 ^ r3;
-    const t4 = a4 ^ r4, t5 = a5 ^ r5, t6 = a6 ^ r6, t7 = a7 ^ r7;
-    a0 = t7 ^ r0 ^ rowUp2(t0);
-    a1 = t0 ^ t7 ^ r1 ^ rowUp2(t1);
-    a2 = t1 ^ r2 ^ rowUp2(t2);
-    a3 = t2 ^ t7 ^ r3 ^ rowUp2(t3);
-    a4 = t3 ^ t7 ^ r4 ^ rowUp2(t4);
-    a5 = t4 ^ r5 ^ rowUp2(t5);
-    a6 = t5 ^ r6 ^ rowUp2(t6);
-    a7 = t6 ^ r7 ^ rowUp2(t7);
+export function bitslicedRounds(st: usize, ks: usize, sboxOnly: bool): void {
+  let q0 = load<u64>(st), q1 = load<u64>(st, 8), q2 = load<u64>(st, 16), q3 = load<u64>(st, 24);
+  let q4 = load<u64>(st, 32), q5 = load<u64>(st, 40), q6 = load<u64>(st, 48), q7 = load<u64>(st, 56);
+  const rounds: i32 = sboxOnly ? 1 : <i32>load<u32>(ks);
+  let rk = ks + 16; // round keys: 8 planes each (aes.ts)
+  if (!sboxOnly) {
+    q0 ^= load<u64>(rk); q1 ^= load<u64>(rk, 8); q2 ^= load<u64>(rk, 16); q3 ^= load<u64>(rk, 24);
+    q4 ^= load<u64>(rk, 32); q5 ^= load<u64>(rk, 40); q6 ^= load<u64>(rk, 48); q7 ^= load<u64>(rk, 56);
   }
-  store<u64>(st, a0 ^ load<u64>(rk)); store<u64>(st, a1 ^ load<u64>(rk, 8), 8);
-  store<u64>(st, a2 ^ load<u64>(rk, 16), 16); store<u64>(st, a3 ^ load<u64>(rk, 24), 24);
-  store<u64>(st, a4 ^ load<u64>(rk, 32), 32); store<u64>(st, a5 ^ load<u64>(rk, 40), 40);
-  store<u64>(st, a6 ^ load<u64>(rk, 48), 48); store<u64>(st, a7 ^ load<u64>(rk, 56), 56);
+  // Every branch below depends on the public round index or mode, never on data.
+  for (let r = 1; r <= rounds; r++) {
+    const x0 = q7, x1 = q6, x2 = q5, x3 = q4, x4 = q3, x5 = q2, x6 = q1, x7 = q0;
+    // Top linear transformation.
+    const y14 = x3 ^ x5, y13 = x0 ^ x6, y9 = x0 ^ x3, y8 = x0 ^ x5;
+    const t0 = x1 ^ x2, y1 = t0 ^ x7, y4 = y1 ^ x3, y12 = y13 ^ y14;
+    const y2 = y1 ^ x0, y5 = y1 ^ x6, y3 = y5 ^ y8, t1 = x4 ^ y12;
+    const y15 = t1 ^ x5, y20 = t1 ^ x1, y6 = y15 ^ x7, y10 = y15 ^ t0;
+    const y11 = y20 ^ y9, y7 = x7 ^ y11, y17 = y10 ^ y11, y19 = y10 ^ y8;
+    const y16 = t0 ^ y11, y21 = y13 ^ y16, y18 = x0 ^ y16;
+
+    // Non-linear middle: inversion in GF(2^8) through GF(2^4).
+    const t2 = y12 & y15, t3 = y3 & y6, t4 = t3 ^ t2, t5 = y4 & x7;
+    const t6 = t5 ^ t2, t7 = y13 & y16, t8 = y5 & y1, t9 = t8 ^ t7;
+    const t10 = y2 & y7, t11 = t10 ^ t7, t12 = y9 & y11, t13 = y14 & y17;
+    const t14 = t13 ^ t12, t15 = y8 & y10, t16 = t15 ^ t12, t17 = t4 ^ t14;
+    const t18 = t6 ^ t16, t19 = t9 ^ t14, t20 = t11 ^ t16, t21 = t17 ^ y20;
+    const t22 = t18 ^ y19, t23 = t19 ^ y21, t24 = t20 ^ y18;
+    const t25 = t21 ^ t22, t26 = t21 & t23, t27 = t24 ^ t26, t28 = t25 & t27;
+    const t29 = t28 ^ t22, t30 = t23 ^ t24, t31 = t22 ^ t26, t32 = t31 & t30;
+    const t33 = t32 ^ t24, t34 = t23 ^ t33, t35 = t27 ^ t33, t36 = t24 & t35;
+    const t37 = t36 ^ t34, t38 = t27 ^ t36, t39 = t29 & t38, t40 = t25 ^ t39;
+    const t41 = t40 ^ t37, t42 = t29 ^ t33, t43 = t29 ^ t40, t44 = t33 ^ t37, t45 = t42 ^ t41;
+    const z0 = t44 & y15, z1 = t37 & y6, z2 = t33 & x7, z3 = t43 & y16;
+    const z4 = t40 & y1, z5 = t29 & y7, z6 = t42 & y11, z7 = t45 & y17;
+    const z8 = t41 & y10, z9 = t44 & y12, z10 = t37 & y3, z11 = t33 & y4;
+    const z12 = t43 & y13, z13 = t40 & y5, z14 = t29 & y2, z15 = t42 & y9;
+    const z16 = t45 & y14, z17 = t41 & y8;
+
+    // Bottom linear transformation (the NOTs add the S-box constant 0x63).
+    const t46 = z15 ^ z16, t47 = z10 ^ z11, t48 = z5 ^ z13, t49 = z9 ^ z10;
+    const t50 = z2 ^ z12, t51 = z2 ^ z5, t52 = z7 ^ z8, t53 = z0 ^ z3;
+    const t54 = z6 ^ z7, t55 = z16 ^ z17, t56 = z12 ^ t48, t57 = t50 ^ t53;
+    const t58 = z4 ^ t46, t59 = z3 ^ t54, t60 = t46 ^ t57, t61 = z14 ^ t57;
+    const t62 = t52 ^ t58, t63 = t49 ^ t58, t64 = z4 ^ t59, t65 = t61 ^ t62;
+    const t66 = z1 ^ t63;
+    const s0 = t59 ^ t63, s6 = t56 ^ ~t62, s7 = t48 ^ ~t60, t67 = t64 ^ t65;
+    const s3 = t53 ^ t66, s4 = t51 ^ t66, s5 = t47 ^ t65, s1 = t64 ^ ~s3;
+    const s2 = t55 ^ ~t67;
+
+    q7 = s0; q6 = s1; q5 = s2; q4 = s3; q3 = s4; q2 = s5; q1 = s6; q0 = s7;
+    if (sboxOnly) break;
+
+    q0 = shiftRowsPlane(q0); q1 = shiftRowsPlane(q1); q2 = shiftRowsPlane(q2); q3 = shiftRowsPlane(q3);
+    q4 = shiftRowsPlane(q4); q5 = shiftRowsPlane(q5); q6 = shiftRowsPlane(q6); q7 = shiftRowsPlane(q7);
+    if (r < rounds) {
+      const r0 = rowUp1(q0), r1 = rowUp1(q1), r2 = rowUp1(q2), r3 = rowUp1(q3);
+      const r4 = rowUp1(q4), r5 = rowUp1(q5), r6 = rowUp1(q6), r7 = rowUp1(q7);
+      const m0 = q0 ^ r0, m1 = q1 ^ r1, m2 = q2 ^ r2, m3 = q3 ^ r3;
+      const m4 = q4 ^ r4, m5 = q5 ^ r5, m6 = q6 ^ r6, m7 = q7 ^ r7;
+      q0 = m7 ^ r0 ^ rowUp2(m0);
+      q1 = m0 ^ m7 ^ r1 ^ rowUp2(m1);
+      q2 = m1 ^ r2 ^ rowUp2(m2);
+      q3 = m2 ^ m7 ^ r3 ^ rowUp2(m3);
+      q4 = m3 ^ m7 ^ r4 ^ rowUp2(m4);
+      q5 = m4 ^ r5 ^ rowUp2(m5);
+      q6 = m5 ^ r6 ^ rowUp2(m6);
+      q7 = m6 ^ r7 ^ rowUp2(m7);
+    }
+    rk += 64;
+    q0 ^= load<u64>(rk); q1 ^= load<u64>(rk, 8); q2 ^= load<u64>(rk, 16); q3 ^= load<u64>(rk, 24);
+    q4 ^= load<u64>(rk, 32); q5 ^= load<u64>(rk, 40); q6 ^= load<u64>(rk, 48); q7 ^= load<u64>(rk, 56);
+  }
+  store<u64>(st, q0); store<u64>(st, q1, 8); store<u64>(st, q2, 16); store<u64>(st, q3, 24);
+  store<u64>(st, q4, 32); store<u64>(st, q5, 40); store<u64>(st, q6, 48); store<u64>(st, q7, 56);
 }
 
-/** XORs the 8 round-key planes at `rk` into the state. */
-export function addRoundKey(st: usize, rk: usize): void {
-  for (let b: usize = 0; b < 64; b += 8) store<u64>(st + b, load<u64>(st + b) ^ load<u64>(rk + b));
+/** SubBytes alone on all 64 bytes of the state (used by the key schedule). */
+export function sbox(st: usize): void {
+  bitslicedRounds(st, 0, true);
 }
