@@ -68,7 +68,21 @@ export async function run(argv: string[]): Promise<number> {
   const config = report.config;
   const logger = createLogger({ level: logLevel ?? config.observability.logLevel });
 
-  let daemon: RunningDaemon;
+  // Signal handlers go in before anything is bound, so a signal during start-up is not fatal:
+  // a stop request is remembered and carried out as soon as start-up finishes.
+  let daemon: RunningDaemon | undefined;
+  let stopRequested: NodeJS.Signals | undefined;
+  let onStop: ((signal: NodeJS.Signals) => void) | undefined;
+  const requestStop = (signal: NodeJS.Signals) => {
+    stopRequested ??= signal;
+    onStop?.(signal);
+  };
+  process.on("SIGTERM", requestStop);
+  process.on("SIGINT", requestStop);
+  process.on("SIGUSR1", () => daemon?.logSummary());
+  // SIGHUP: a config reload is not implemented yet; say so instead of dying (the default action).
+  process.on("SIGHUP", () => logger.warn("SIGHUP: configuration reload is not supported yet; restart tock to apply changes"));
+
   try {
     daemon = await startDaemon(config, { logger, ...(metricsListen ? { metricsListen } : {}) });
   } catch (err) {
@@ -78,15 +92,16 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`tock daemon: cannot start: ${e.message}${hint}\n`);
     return 1;
   }
+  const running = daemon;
 
   // Stay alive until a stop signal; then close sockets, log totals and exit 0.
   return new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (signal: NodeJS.Signals) => {
+    onStop = (signal) => {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, "stopping");
-      daemon.stop().then(
+      running.stop().then(
         () => {
           logger.info("stopped");
           resolve(0);
@@ -97,10 +112,6 @@ export async function run(argv: string[]): Promise<number> {
         },
       );
     };
-    process.on("SIGTERM", stop);
-    process.on("SIGINT", stop);
-    process.on("SIGUSR1", () => daemon.logSummary());
-    // SIGHUP: a config reload is not implemented yet; say so instead of dying (the default action).
-    process.on("SIGHUP", () => logger.warn("SIGHUP: configuration reload is not supported yet; restart tock to apply changes"));
+    if (stopRequested !== undefined) onStop(stopRequested);
   });
 }
