@@ -179,8 +179,8 @@ async function startServer(name: string, port: number, dir: string): Promise<Run
   }
 }
 
-/** tock serving its own clock like chronyd's `local stratum 8`, with rate limiting off. */
-export function tockBenchConfig(port: number): string {
+/** tock serving its own clock like chronyd's `local stratum 8`; no `rate-limit` table = no limiting. */
+function tockBenchConfig(port: number): string {
   return [
     "[observability]",
     'log-level = "warn"',
@@ -190,7 +190,6 @@ export function tockBenchConfig(port: number): string {
     "",
     "[[server]]",
     `listen = "127.0.0.1:${port}"`,
-    "rate-limit = false",
     "",
   ].join("\n");
 }
