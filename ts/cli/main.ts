@@ -10,6 +10,7 @@ interface Command {
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   validate: { summary: "check config files (tock validate -c FILE)", load: () => import("./validate.js") },
   daemon: { summary: "serve time (tock daemon [-c FILE])", load: () => import("./daemon.js") },
+  query: { summary: "ask an NTP server for the time once (tock query HOST[:PORT])", load: () => import("./query.js") },
 };
 
 function usage(): string {

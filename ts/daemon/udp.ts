@@ -123,9 +123,10 @@ class DgramExchange implements ExchangeSocket {
   }
 
   receive(): Promise<Datagram | null> {
+    // The deadline wins over queued datagrams, so a flood cannot stretch the exchange past it.
+    if (this.expired || this.closed) return Promise.resolve(null);
     const next = this.queue.shift();
     if (next !== undefined) return Promise.resolve(next);
-    if (this.expired || this.closed) return Promise.resolve(null);
     return new Promise((resolve) => {
       this.waiter = resolve;
     });

@@ -1,0 +1,516 @@
+// `tock query HOST[:PORT]`: a one-shot NTP query, like `ntpdate -q` or `sntp`.
+//
+// The decisions live in protocol/client-exchange.ts (request with a random transmit timestamp,
+// response matching, KoD, on-wire maths in WASM); this file parses options, resolves the name, runs
+// one exchange per sample over a fresh socket each, keeps the lowest-delay sample (the one least
+// disturbed by queueing, as ntpd's clock filter argues, RFC 5905 §10) and prints it.
+//
+// Every I/O dependency comes in through QueryDeps, so tests run the whole command in-process
+// against a simulated transport, resolver and clock.
+import { parseArgs } from "node:util";
+import { webcrypto } from "node:crypto";
+import type { NtpTimestamp, TockCore } from "../core/api.js";
+import type { Clock } from "../clock/clock.js";
+import {
+  buildClientRequest,
+  formatReferenceId,
+  matchResponse,
+  referenceIdHex,
+  type ClientSample,
+  type ExchangeOutcome,
+} from "../protocol/client-exchange.js";
+import { TransportError, type ClientTransport, type Endpoint } from "../daemon/udp.js";
+import { ResolveError, type AddressFamily, type Resolver } from "../daemon/resolver.js";
+
+/** Exit codes: documented in --help and the README; stable for scripts. */
+export const ExitCode = {
+  Ok: 0,
+  /** Bad arguments. */
+  Usage: 2,
+  /** No response within --timeout for any sample at any address. */
+  Timeout: 3,
+  /** The name did not resolve, or has no address of the family asked for with -4/-6. */
+  DnsFailure: 4,
+  /** The server answered with a Kiss-o'-Death (stratum 0); its code is printed. */
+  KissOfDeath: 5,
+  /** The server answered but is unsynchronised (leap 3 or stratum 16). */
+  Unsynchronised: 6,
+  /** Matching responses came back but were unusable (zero receive/transmit timestamp). */
+  BadResponse: 7,
+  /** The request could not be sent (network unreachable, no route, address not available, …). */
+  NetworkError: 8,
+} as const;
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+const DEFAULT_PORT = 123;
+const DEFAULT_TIMEOUT_MS = 3000;
+const DEFAULT_INTERVAL_MS = 1000;
+const MAX_SAMPLES = 64;
+const MAX_TIMEOUT_MS = 60_000;
+const MAX_INTERVAL_MS = 60_000;
+/** Datagrams ignored per exchange before giving up on it (the deadline bounds it too). */
+const MAX_IGNORED_PER_EXCHANGE = 256;
+
+const HELP = `usage: tock query HOST[:PORT] [options]
+
+Asks an NTP server for the time once (or --samples times) and prints how far
+this machine's clock is from it. Nothing is adjusted.
+
+HOST is a name, an IPv4 address, or an IPv6 address ([::1]:123 with a port).
+PORT defaults to 123.
+
+options:
+  --samples N     send N requests (each from a fresh random port) and keep the
+                  one with the lowest delay (default 1, at most ${MAX_SAMPLES})
+  --interval MS   pause between samples (default ${DEFAULT_INTERVAL_MS})
+  --timeout MS    how long to wait for each response (default ${DEFAULT_TIMEOUT_MS})
+  -4, -6          use only IPv4 / only IPv6 addresses of HOST
+  --json          print one JSON object instead of text
+  -h, --help      show this help
+
+exit codes:
+  0  ok                    5  Kiss-o'-Death received (code printed)
+  2  bad arguments         6  server unsynchronised (leap 3 / stratum 16)
+  3  timeout               7  bad response (zero receive/transmit timestamp)
+  4  DNS failure           8  network error (could not send)
+`;
+
+export interface QueryDeps {
+  core: TockCore;
+  clock: Clock;
+  transport: ClientTransport;
+  resolver: Resolver;
+  /** 64 bits from a CSPRNG, for the request's transmit timestamp. */
+  random64(): bigint;
+  sleep(ms: number): Promise<void>;
+  stdout(text: string): void;
+  stderr(text: string): void;
+}
+
+export interface QueryOptions {
+  host: string;
+  port: number;
+  samples: number;
+  intervalMs: number;
+  timeoutMs: number;
+  family: AddressFamily | undefined;
+  json: boolean;
+}
+
+/** Entry point for `tock query`: wires the real clock, sockets and DNS. */
+export async function run(argv: string[]): Promise<number> {
+  const parsed = parseQueryArgs(argv);
+  if (parsed.kind !== "options") return reportParse(parsed, realConsole);
+  // Loaded only after the arguments are known good: --help and usage errors need no WASM.
+  const { loadCore } = await import("../daemon/load-core.js");
+  const { SystemClock } = await import("../clock/system-clock.js");
+  const { DgramTransport } = await import("../daemon/udp.js");
+  const { DnsResolver } = await import("../daemon/resolver.js");
+  const { core } = await loadCore();
+  const clock = new SystemClock((t) => core.unixToNtp(t));
+  return query(parsed.options, {
+    core,
+    clock,
+    transport: new DgramTransport(clock),
+    resolver: new DnsResolver(),
+    random64: () => webcrypto.getRandomValues(new BigUint64Array(1))[0] ?? 0n,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    ...realConsole,
+  });
+}
+
+const realConsole = {
+  stdout: (text: string) => void process.stdout.write(text),
+  stderr: (text: string) => void process.stderr.write(text),
+};
+
+/** The whole command with injected I/O (what tests call). */
+export async function runQuery(argv: string[], deps: QueryDeps): Promise<number> {
+  const parsed = parseQueryArgs(argv);
+  if (parsed.kind !== "options") return reportParse(parsed, deps);
+  return query(parsed.options, deps);
+}
+
+// --- argument parsing ----------------------------------------------------------------------------
+
+export type ParseOutcome = { kind: "options"; options: QueryOptions } | { kind: "help" } | { kind: "error"; message: string };
+
+function reportParse(parsed: Exclude<ParseOutcome, { kind: "options" }>, out: Pick<QueryDeps, "stdout" | "stderr">): number {
+  if (parsed.kind === "help") {
+    out.stdout(HELP);
+    return ExitCode.Ok;
+  }
+  out.stderr(`tock query: ${parsed.message}\n\n${HELP}`);
+  return ExitCode.Usage;
+}
+
+export function parseQueryArgs(argv: string[]): ParseOutcome {
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        samples: { type: "string" },
+        interval: { type: "string" },
+        timeout: { type: "string" },
+        json: { type: "boolean" },
+        ipv4: { type: "boolean", short: "4" },
+        ipv6: { type: "boolean", short: "6" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    return { kind: "error", message: err instanceof Error ? err.message : String(err) };
+  }
+  if (values.help === true) return { kind: "help" };
+  if (positionals.length !== 1) {
+    return { kind: "error", message: positionals.length === 0 ? "missing HOST" : `expected one HOST, got ${positionals.length}` };
+  }
+  if (values.ipv4 === true && values.ipv6 === true) return { kind: "error", message: "-4 and -6 exclude each other" };
+  const target = parseHostPort(positionals[0] ?? "");
+  if (typeof target === "string") return { kind: "error", message: target };
+  const samples = parseInteger(values.samples, "--samples", 1, 1, MAX_SAMPLES);
+  const intervalMs = parseInteger(values.interval, "--interval", DEFAULT_INTERVAL_MS, 0, MAX_INTERVAL_MS);
+  const timeoutMs = parseInteger(values.timeout, "--timeout", DEFAULT_TIMEOUT_MS, 1, MAX_TIMEOUT_MS);
+  for (const v of [samples, intervalMs, timeoutMs]) if (typeof v === "string") return { kind: "error", message: v };
+  return {
+    kind: "options",
+    options: {
+      host: target.host,
+      port: target.port,
+      samples: samples as number,
+      intervalMs: intervalMs as number,
+      timeoutMs: timeoutMs as number,
+      family: values.ipv4 === true ? 4 : values.ipv6 === true ? 6 : undefined,
+      json: values.json === true,
+    },
+  };
+}
+
+/** An integer option within [min, max], its default when absent, or an error message. */
+function parseInteger(raw: string | boolean | undefined, name: string, fallback: number, min: number, max: number): number | string {
+  if (raw === undefined) return fallback;
+  if (typeof raw !== "string" || !/^\d+$/.test(raw)) return `${name} needs a whole number, got '${String(raw)}'`;
+  const value = Number(raw);
+  if (value < min || value > max) return `${name} must be between ${min} and ${max}, got ${value}`;
+  return value;
+}
+
+/**
+ * HOST[:PORT] → host and port, or an error message. Forms: name, name:port, 1.2.3.4, 1.2.3.4:port,
+ * [v6], [v6]:port, and a bare IPv6 literal (more than one colon, no brackets: no port possible).
+ */
+export function parseHostPort(text: string): { host: string; port: number } | string {
+  let host = text;
+  let portText: string | undefined;
+  if (text.startsWith("[")) {
+    const close = text.indexOf("]");
+    if (close < 0) return `unterminated '[' in '${text}'`;
+    host = text.slice(1, close);
+    const rest = text.slice(close + 1);
+    if (rest !== "") {
+      if (!rest.startsWith(":")) return `unexpected '${rest}' after ']' in '${text}'`;
+      portText = rest.slice(1);
+    }
+    if (!host.includes(":")) return `'[${host}]' is not an IPv6 address`;
+  } else {
+    const colons = text.split(":").length - 1;
+    if (colons === 1) {
+      const at = text.indexOf(":");
+      host = text.slice(0, at);
+      portText = text.slice(at + 1);
+    }
+  }
+  if (host === "") return `missing host in '${text}'`;
+  if (/[\s/]/.test(host)) return `'${host}' is not a host name or address`;
+  let port = DEFAULT_PORT;
+  if (portText !== undefined) {
+    if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
+      return `port must be 1..65535, got '${portText}'`;
+    }
+    port = Number(portText);
+  }
+  return { host, port };
+}
+
+// --- the query -----------------------------------------------------------------------------------
+
+/** One exchange's result as the command sees it. */
+type Attempt =
+  | Exclude<ExchangeOutcome, { kind: "ignored" }>
+  | { kind: "timeout"; detail: string | undefined }
+  | { kind: "network-error"; detail: string };
+
+async function query(options: QueryOptions, deps: QueryDeps): Promise<number> {
+  let addresses;
+  try {
+    addresses = await deps.resolver.resolve(options.host, options.family);
+  } catch (err) {
+    const message = err instanceof ResolveError ? err.message : `cannot resolve ${options.host}: ${String(err)}`;
+    return finish(deps, options, { status: "dns-failure", exitCode: ExitCode.DnsFailure, message });
+  }
+
+  // Try the addresses in order until one answers (ntpdate -q style: a dead address is not fatal).
+  const failures: Attempt[] = [];
+  let last: Endpoint | undefined;
+  for (const { address, family } of addresses) {
+    const server: Endpoint = { address, port: options.port, family };
+    last = server;
+    const samples: ClientSample[] = [];
+    for (let i = 0; i < options.samples; i++) {
+      if (i > 0 && options.intervalMs > 0) await deps.sleep(options.intervalMs);
+      const attempt = await exchangeOnce(deps, server, options.timeoutMs);
+      if (attempt.kind === "sample") {
+        samples.push(attempt.sample);
+        continue;
+      }
+      if (attempt.kind === "kod" || attempt.kind === "unsynchronised") {
+        return finish(deps, options, finalFor(attempt, server));
+      }
+      failures.push(attempt);
+      if (attempt.kind === "network-error") break; // this address is unusable; try the next one
+    }
+    if (samples.length > 0) {
+      const best = samples.reduce((a, b) => (b.delay < a.delay ? b : a));
+      return finish(deps, options, {
+        status: "ok",
+        exitCode: ExitCode.Ok,
+        server,
+        sample: best,
+        samplesSent: options.samples,
+        samplesValid: samples.length,
+      });
+    }
+  }
+  return finish(deps, options, failureResult(failures, last, options));
+}
+
+/** One request on a fresh socket; waits for the matching response, ignoring the rest. */
+async function exchangeOnce(deps: QueryDeps, server: Endpoint, timeoutMs: number): Promise<Attempt> {
+  const request = buildClientRequest(deps.core, BigInt.asUintN(64, deps.random64()));
+  let socket;
+  try {
+    socket = await deps.transport.open(server, timeoutMs);
+  } catch (err) {
+    return { kind: "network-error", detail: describeError(err) };
+  }
+  try {
+    let sentAt: NtpTimestamp;
+    try {
+      sentAt = await socket.send(request.bytes);
+    } catch (err) {
+      return { kind: "network-error", detail: describeError(err) };
+    }
+    for (let ignored = 0; ignored < MAX_IGNORED_PER_EXCHANGE; ignored++) {
+      const datagram = await socket.receive();
+      if (datagram === null) break;
+      const outcome = matchResponse(deps.core, datagram.bytes, {
+        request,
+        sentAt,
+        receivedAt: datagram.receivedAt,
+        localPrecisionLog2: deps.clock.precisionLog2,
+      });
+      if (outcome.kind !== "ignored") return outcome;
+    }
+    return { kind: "timeout", detail: socket.lastError?.message };
+  } finally {
+    socket.close();
+  }
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof TransportError) return err.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
+// --- results and output --------------------------------------------------------------------------
+
+interface QueryResult {
+  status: "ok" | "timeout" | "dns-failure" | "kod" | "unsynchronised" | "bad-response" | "network-error";
+  exitCode: ExitCodeValue;
+  message?: string;
+  server?: Endpoint;
+  sample?: ClientSample;
+  samplesSent?: number;
+  samplesValid?: number;
+  kod?: string;
+  header?: ClientSample["header"];
+}
+
+function finalFor(attempt: Extract<Attempt, { kind: "kod" | "unsynchronised" }>, server: Endpoint): QueryResult {
+  if (attempt.kind === "kod") {
+    const meaning = KOD_MEANINGS[attempt.code];
+    return {
+      status: "kod",
+      exitCode: ExitCode.KissOfDeath,
+      server,
+      kod: attempt.code,
+      header: attempt.header,
+      message: `${where(server)} sent Kiss-o'-Death ${attempt.code || "(empty code)"}${meaning ? `: ${meaning}` : ""}`,
+    };
+  }
+  const h = attempt.header;
+  return {
+    status: "unsynchronised",
+    exitCode: ExitCode.Unsynchronised,
+    server,
+    header: h,
+    message: `${where(server)} is unsynchronised (leap ${h.leap}, stratum ${h.stratum})`,
+  };
+}
+
+function failureResult(failures: Attempt[], server: Endpoint | undefined, options: QueryOptions): QueryResult {
+  const invalid = failures.find((f) => f.kind === "invalid");
+  if (invalid !== undefined && invalid.kind === "invalid") {
+    return {
+      status: "bad-response",
+      exitCode: ExitCode.BadResponse,
+      ...(server ? { server } : {}),
+      header: invalid.header,
+      message: `unusable response from ${server ? where(server) : options.host}: ${invalid.reason}`,
+    };
+  }
+  const timeouts = failures.filter((f) => f.kind === "timeout");
+  if (timeouts.length === 0) {
+    const net = failures.find((f) => f.kind === "network-error");
+    const detail = net?.kind === "network-error" ? net.detail : "no address to try";
+    return { status: "network-error", exitCode: ExitCode.NetworkError, ...(server ? { server } : {}), message: `cannot query ${options.host}: ${detail}` };
+  }
+  const hint = timeouts.map((t) => (t.kind === "timeout" ? t.detail : undefined)).find((d) => d !== undefined);
+  return {
+    status: "timeout",
+    exitCode: ExitCode.Timeout,
+    ...(server ? { server } : {}),
+    message: `no response from ${options.host} within ${options.timeoutMs} ms${hint ? ` (${hint})` : ""}`,
+  };
+}
+
+function where(server: Endpoint): string {
+  return `${server.address} port ${server.port}`;
+}
+
+/** RFC 5905 §7.4 (and RFC 8915 §5.7 for NTSN). */
+const KOD_MEANINGS: Record<string, string> = {
+  ACST: "the association belongs to a unicast server",
+  AUTH: "server authentication failed",
+  AUTO: "autokey sequence failed",
+  BCST: "the association belongs to a broadcast server",
+  CRYP: "cryptographic authentication or identification failed",
+  DENY: "access denied by remote server",
+  DROP: "lost peer in symmetric mode",
+  RSTR: "access denied due to local policy",
+  INIT: "the association has not yet synchronized for the first time",
+  MCST: "the association belongs to a dynamically discovered server",
+  NKEY: "no key found",
+  NTSN: "NTS negative acknowledgment (cookie rejected)",
+  RATE: "rate exceeded: the server asks to poll less often",
+  RMOT: "alteration of association from a remote host running ntpdc",
+  STEP: "a step change in system time has occurred",
+};
+
+const LEAP_NAMES = ["none", "insert second", "delete second", "unsynchronised"];
+
+function finish(deps: QueryDeps, options: QueryOptions, result: QueryResult): number {
+  if (options.json) {
+    deps.stdout(`${JSON.stringify(toJson(deps, options, result))}\n`);
+  } else if (result.status === "ok" && result.sample && result.server) {
+    deps.stdout(formatText(deps, result.server, result.sample, result));
+  } else {
+    if (result.header && result.server) deps.stdout(formatHeaderLines(deps, result.server, result.header).join("\n") + "\n");
+    deps.stderr(`tock query: ${result.message ?? result.status}\n`);
+  }
+  return result.exitCode;
+}
+
+function toJson(deps: QueryDeps, options: QueryOptions, r: QueryResult): Record<string, unknown> {
+  const json: Record<string, unknown> = { status: r.status, exitCode: r.exitCode, host: options.host };
+  if (r.server) Object.assign(json, { address: r.server.address, port: r.server.port, family: r.server.family });
+  if (r.message !== undefined && r.status !== "ok") json.error = r.message;
+  if (r.kod !== undefined) json.kod = r.kod;
+  const h = r.sample?.header ?? r.header;
+  if (r.sample) {
+    Object.assign(json, {
+      offset: r.sample.offset,
+      delay: r.sample.delay,
+      dispersion: r.sample.dispersion,
+      rootDistance: r.sample.rootDistance,
+      samplesSent: r.samplesSent,
+      samplesValid: r.samplesValid,
+    });
+  }
+  if (h) {
+    Object.assign(json, {
+      stratum: h.stratum,
+      referenceId: formatReferenceId(h.referenceId, h.stratum),
+      referenceIdHex: referenceIdHex(h.referenceId),
+      leap: h.leap,
+      leapName: LEAP_NAMES[h.leap] ?? String(h.leap),
+      rootDelay: h.rootDelay,
+      rootDispersion: h.rootDispersion,
+      precision: h.precision,
+      poll: h.poll,
+      version: h.version,
+      referenceTime: isoTime(deps.core, h.referenceTime),
+    });
+  }
+  return json;
+}
+
+function formatText(deps: QueryDeps, server: Endpoint, sample: ClientSample, r: QueryResult): string {
+  const lines = [
+    row("server", where(server)),
+    row("offset", `${signed(sample.offset)} s`),
+    row("delay", `${fixed(sample.delay)} s`),
+    row("dispersion", `${fixed(sample.dispersion)} s`),
+    ...formatHeaderLines(deps, server, sample.header).slice(1),
+    row("root distance", `${fixed(sample.rootDistance)} s`),
+    row("samples", `${r.samplesValid ?? 1} valid of ${r.samplesSent ?? 1} sent, lowest delay kept`),
+  ];
+  return lines.join("\n") + "\n";
+}
+
+function formatHeaderLines(deps: QueryDeps, server: Endpoint, h: ClientSample["header"]): string[] {
+  return [
+    row("server", where(server)),
+    row("stratum", String(h.stratum)),
+    row("reference id", `${formatReferenceId(h.referenceId, h.stratum)} (0x${referenceIdHex(h.referenceId)})`),
+    row("leap", `${LEAP_NAMES[h.leap] ?? h.leap} (${h.leap})`),
+    row("root delay", `${fixed(h.rootDelay)} s`),
+    row("root dispersion", `${fixed(h.rootDispersion)} s`),
+    row("precision", `2^${h.precision} s (${humanSeconds(2 ** h.precision)})`),
+    row("poll", `2^${h.poll} s (${humanSeconds(2 ** h.poll)})`),
+    row("version", String(h.version)),
+    row("reference time", isoTime(deps.core, h.referenceTime) ?? "never (0)"),
+  ];
+}
+
+function row(label: string, value: string): string {
+  return `${label.padEnd(16)}${value}`;
+}
+
+function fixed(seconds: number): string {
+  return seconds.toFixed(9);
+}
+
+function signed(seconds: number): string {
+  return `${seconds < 0 ? "-" : "+"}${Math.abs(seconds).toFixed(9)}`;
+}
+
+function humanSeconds(s: number): string {
+  if (s >= 1) return `${s} s`;
+  if (s >= 1e-3) return `${(s * 1e3).toPrecision(3)} ms`;
+  if (s >= 1e-6) return `${(s * 1e6).toPrecision(3)} µs`;
+  return `${(s * 1e9).toPrecision(3)} ns`;
+}
+
+/** An NTP timestamp as ISO 8601 UTC with nanoseconds (era chosen near the present), or null for 0. */
+function isoTime(core: TockCore, ts: NtpTimestamp): string | null {
+  if (ts === 0n) return null;
+  const unix = core.ntpToUnix(ts, Math.floor(Date.now() / 1000));
+  const date = new Date(unix.seconds * 1000);
+  if (Number.isNaN(date.getTime())) return null;
+  return `${date.toISOString().slice(0, 19)}.${String(unix.nanos).padStart(9, "0")}Z`;
+}
