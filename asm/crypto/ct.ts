@@ -2,7 +2,17 @@
 
 /** Zeroes `len` bytes (key schedules, subkeys, rejected plaintext). */
 export function wipe(ptr: usize, len: i32): void {
-  memory.fill(ptr, 0, <usize>len);
+  // Small scratch blocks inline (memory.fill is a runtime call in V8); large regions in bulk.
+  if (len <= 128 && (len & 7) == 0) {
+    for (let i = 0; i < len; i += 8) store<u64>(ptr + i, 0);
+  } else {
+    memory.fill(ptr, 0, <usize>len);
+  }
+}
+
+/** Copies fewer than 16 bytes (a partial last block) byte by byte; the length is public. */
+export function copyShort(dst: usize, src: usize, len: i32): void {
+  for (let i = 0; i < len; i++) store<u8>(dst + i, load<u8>(src + i));
 }
 
 /**
@@ -21,4 +31,19 @@ export function xorInto(dst: usize, src: usize, len: i32): void {
   let i = 0;
   for (; i + 8 <= len; i += 8) store<u64>(dst + i, load<u64>(dst + i) ^ load<u64>(src + i));
   for (; i < len; i++) store<u8>(dst + i, load<u8>(dst + i) ^ load<u8>(src + i));
+}
+
+/**
+ * Copies 16 bytes with two 64-bit moves. (memory.copy is a call into the engine's runtime in V8,
+ * far slower than two moves for a block this small.)
+ */
+@inline export function copy16(dst: usize, src: usize): void {
+  store<u64>(dst, load<u64>(src));
+  store<u64>(dst, load<u64>(src, 8), 8);
+}
+
+/** Zeroes 16 bytes with two 64-bit stores (see copy16). */
+@inline export function zero16(dst: usize): void {
+  store<u64>(dst, 0);
+  store<u64>(dst, 0, 8);
 }

@@ -1,6 +1,7 @@
 // Counter mode with the two counter conventions used here, four blocks per AES call.
 // Constant time: the counter and lengths are public; the key stream comes from the bitsliced AES.
 import { aesEncrypt4 } from "./aes";
+import { copy16, wipe } from "./ct";
 
 const KEYSTREAM: usize = memory.data(64, 16);
 
@@ -19,7 +20,7 @@ export function ctrXor(ks: usize, iv: usize, src: usize, dst: usize, len: i32, l
     const n = rem >= 64 ? 4 : (rem + 15) >> 4;
     for (let l = 0; l < n; l++) {
       const cb = KEYSTREAM + (<usize>l << 4);
-      memory.copy(cb, iv, 16);
+      copy16(cb, iv);
       const c = base + blk + <u32>l;
       if (littleEndian) store<u32>(cb, c);
       else store<u32>(cb, bswap<u32>(c), 12);
@@ -32,5 +33,5 @@ export function ctrXor(ks: usize, iv: usize, src: usize, dst: usize, len: i32, l
     }
     for (; i < take; i++) store<u8>(dst + off + i, load<u8>(src + off + i) ^ load<u8>(KEYSTREAM + i));
   }
-  memory.fill(KEYSTREAM, 0, 64);
+  wipe(KEYSTREAM, 64);
 }

@@ -7,7 +7,7 @@
 import { AES_SCHED_BYTES, aesEncrypt4, aesExpandKey, aesWipeScratch } from "./aes";
 import { ctrXor } from "./ctr";
 import { polyvalUpdatePadded, polyvalMulAcc } from "./polyval";
-import { tagsEqual, wipe } from "./ct";
+import { tagsEqual, wipe, copy16, zero16, copyShort } from "./ct";
 
 export const GCMSIV_CTX_BYTES: i32 = AES_SCHED_BYTES;
 
@@ -38,7 +38,7 @@ function deriveKeys(ctx: usize, nonce: usize): void {
   for (let i = 0; i < blocks; i++) {
     const b = DERIVE + (<usize>i << 4);
     store<u32>(b, <u32>i);
-    memory.copy(b + 4, nonce, 12);
+    copyShort(b + 4, nonce, 12);
   }
   aesEncrypt4(ctx, DERIVE, DERIVE, 4);
   if (blocks > 4) aesEncrypt4(ctx, DERIVE + 64, DERIVE + 64, blocks - 4);
@@ -52,20 +52,20 @@ function deriveKeys(ctx: usize, nonce: usize): void {
 
 /** tag = AES_encKey( POLYVAL(authKey, pad(AD) || pad(P) || lengths) xor nonce, top bit cleared ). */
 function computeTag(nonce: usize, ad: usize, adLen: i32, pt: usize, ptLen: i32, out: usize): void {
-  wipe(S, 16);
+  zero16(S);
   polyvalUpdatePadded(S, AUTH_KEY, ad, adLen);
   polyvalUpdatePadded(S, AUTH_KEY, pt, ptLen);
   polyvalMulAcc(S, AUTH_KEY, <u64>adLen << 3, <u64>ptLen << 3);
   for (let i: usize = 0; i < 12; i++) store<u8>(S + i, load<u8>(S + i) ^ load<u8>(nonce + i));
   store<u8>(S + 15, load<u8>(S + 15) & 0x7f);
   aesEncrypt4(ENC_SCHED, S, out, 1);
-  wipe(S, 16);
+  zero16(S);
 }
 
 function wipeMessageKeys(): void {
   wipe(ENC_SCHED, AES_SCHED_BYTES);
-  wipe(AUTH_KEY, 16);
-  wipe(COUNTER, 16);
+  zero16(AUTH_KEY);
+  zero16(COUNTER);
   aesWipeScratch();
 }
 
@@ -80,11 +80,11 @@ export function gcmsivSeal(
   if (nonceLen != 12 || count > 1) return -1;
   deriveKeys(ctx, nonce);
   computeTag(nonce, adPtr(descs, count), adLen(descs, count), pt, ptLen, TAG);
-  memory.copy(COUNTER, TAG, 16);
+  copy16(COUNTER, TAG);
   store<u8>(COUNTER + 15, load<u8>(COUNTER + 15) | 0x80);
   ctrXor(ENC_SCHED, COUNTER, pt, out, ptLen, true);
-  memory.copy(out + ptLen, TAG, 16);
-  wipe(TAG, 16);
+  copy16(out + ptLen, TAG);
+  zero16(TAG);
   wipeMessageKeys();
   return ptLen + 16;
 }
@@ -96,13 +96,13 @@ export function gcmsivOpen(
   if (nonceLen != 12 || count > 1 || ctLen < 16) return -1;
   const ptLen = ctLen - 16;
   deriveKeys(ctx, nonce);
-  memory.copy(TAG, ct + ptLen, 16);
-  memory.copy(COUNTER, TAG, 16);
+  copy16(TAG, ct + ptLen);
+  copy16(COUNTER, TAG);
   store<u8>(COUNTER + 15, load<u8>(COUNTER + 15) | 0x80);
   ctrXor(ENC_SCHED, COUNTER, ct, out, ptLen, true);
   computeTag(nonce, adPtr(descs, count), adLen(descs, count), out, ptLen, S_CHECK);
   const ok = tagsEqual(TAG, S_CHECK);
-  wipe(TAG, 16); wipe(S_CHECK, 16);
+  zero16(TAG); zero16(S_CHECK);
   wipeMessageKeys();
   if (!ok) { wipe(out, ptLen); return -1; }
   return ptLen;

@@ -9,6 +9,8 @@
 // multiply (i64.mul → imul / mul) has data-independent timing on the CPUs Node runs on. No tables,
 // no branches on data.
 
+import { copyShort, zero16 } from "./ct";
+
 const M0: u64 = 0x1111111111111111;
 const M1: u64 = 0x2222222222222222;
 const M2: u64 = 0x4444444444444444;
@@ -72,9 +74,9 @@ export function polyvalUpdatePadded(acc: usize, h: usize, src: usize, len: i32):
   let off = 0;
   for (; off + 16 <= len; off += 16) polyvalMulAcc(acc, h, load<u64>(src + off), load<u64>(src + off, 8));
   if (off < len) {
-    memory.fill(PAD, 0, 16);
-    memory.copy(PAD, src + off, <usize>(len - off));
+    zero16(PAD);
+    copyShort(PAD, src + off, len - off);
     polyvalMulAcc(acc, h, load<u64>(PAD), load<u64>(PAD, 8));
-    memory.fill(PAD, 0, 16);
+    zero16(PAD);
   }
 }

@@ -7,7 +7,7 @@
 import { AES_SCHED_BYTES, aesExpandKey, aesWipeScratch } from "./aes";
 import { CMAC_CTX_BYTES, cmacInit, s2v } from "./cmac";
 import { ctrXor } from "./ctr";
-import { tagsEqual, wipe } from "./ct";
+import { tagsEqual, wipe, copy16, zero16 } from "./ct";
 
 export const SIV_CTR_SCHED: i32 = CMAC_CTX_BYTES;
 export const SIV_CTX_BYTES: i32 = SIV_CTR_SCHED + AES_SCHED_BYTES;
@@ -28,7 +28,7 @@ export function sivInit(ctx: usize, key: usize, keyLen: i32): i32 {
 
 /** Q = V with bits 63 and 31 (counting from the right) cleared, RFC 5297 §2.5. */
 function counterFromV(v: usize): void {
-  memory.copy(Q, v, 16);
+  copy16(Q, v);
   store<u8>(Q + 8, load<u8>(Q + 8) & 0x7f);
   store<u8>(Q + 12, load<u8>(Q + 12) & 0x7f);
 }
@@ -44,8 +44,8 @@ export function sivSeal(
   s2v(ctx, descs, count, nonce, nonceLen, pt, ptLen, V);
   counterFromV(V);
   ctrXor(ctx + SIV_CTR_SCHED, Q, pt, out + 16, ptLen, false);
-  memory.copy(out, V, 16);
-  wipe(V, 16); wipe(Q, 16);
+  copy16(out, V);
+  zero16(V); zero16(Q);
   aesWipeScratch();
   return ptLen + 16;
 }
@@ -60,12 +60,12 @@ export function sivOpen(
 ): i32 {
   if (ctLen < 16) return -1;
   const ptLen = ctLen - 16;
-  memory.copy(V, ct, 16);
+  copy16(V, ct);
   counterFromV(V);
   ctrXor(ctx + SIV_CTR_SCHED, Q, ct + 16, out, ptLen, false);
   s2v(ctx, descs, count, nonce, nonceLen, out, ptLen, CHECK);
   const ok = tagsEqual(V, CHECK);
-  wipe(V, 16); wipe(Q, 16); wipe(CHECK, 16);
+  zero16(V); zero16(Q); zero16(CHECK);
   aesWipeScratch();
   if (!ok) { wipe(out, ptLen); return -1; }
   return ptLen;
