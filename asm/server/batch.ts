@@ -69,6 +69,7 @@ import { RATE_BUCKET_BYTES, RATE_BUCKET_ENTRIES, RATE_DROP, RATE_KOD, RATE_PASS,
 import { XLEAVE_BUCKET_BYTES, XLEAVE_BUCKET_ENTRIES, xleaveContains, xleaveSave, xleaveTake, xleaveUpdateTx } from "./interleave";
 import { KISS_DENY, KISS_RATE, SystemState, writeKissOfDeath, writeTimeResponse } from "./response";
 import { reserve } from "../memory";
+import { importSockaddrs, importTimespecs } from "./linux-import";
 
 const MODE_CLIENT: u32 = 3;
 const MAX_SLOTS: u32 = 4096;
@@ -469,4 +470,18 @@ export { server_layout } from "./layout";
  *  test can check the table hash against the reference vectors. Not used on the hot path. */
 export function server_siphash(k0: u64, k1: u64, m0: u64, m1: u64): u64 {
   return siphash16(k0, k1, m0, m1);
+}
+
+/** Fills the address fields of request slots 0..count−1 from Linux sockaddrs at names + i·stride
+ *  (see linux-import.ts); returns how many were IPv4/IPv6. */
+export function server_import_sockaddrs(ctx: usize, count: u32, names: usize, stride: u32): u32 {
+  const k = changetype<Kernel>(ctx);
+  return importSockaddrs(k.requests, k.requestStride, count > k.slots ? k.slots : count, names, stride);
+}
+
+/** Fills the receive timestamps of request slots 0..count−1 from Linux timespecs (SCM_TIMESTAMPNS)
+ *  at times + i·stride; a zero timespec takes `fallback` (hi/lo NTP). */
+export function server_import_timespecs(ctx: usize, count: u32, times: usize, stride: u32, fallbackHi: u32, fallbackLo: u32): void {
+  const k = changetype<Kernel>(ctx);
+  importTimespecs(k.requests, k.requestStride, count > k.slots ? k.slots : count, times, stride, (<u64>fallbackHi << 32) | fallbackLo);
 }

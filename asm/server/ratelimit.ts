@@ -14,8 +14,10 @@
 //
 // Over-limit requests are dropped, except that one in N of them (the first, then every N-th while
 // the client stays over the limit; N = `kodOneIn`, 0 = never) is answered with a KoD RATE so a
-// well-behaved client learns to slow down (chrony's `ratelimit … leak L` is N = 2^L); the count
-// restarts when the client conforms again. Deterministic, so tests can check it exactly.
+// well-behaved client learns to slow down, while the volume sent towards a spoofed victim stays a
+// fraction of the request volume (chrony's `leak` lets a random 1 in 2^L over-limit requests through
+// as normal responses; here that share gets a KoD RATE instead, which tells a real client to back
+// off). The count restarts when the client conforms again. Deterministic, so tests can check it.
 //
 // Table: B buckets of 8 entries of 24 bytes (192 bytes per bucket, one contiguous region set at
 // creation). The bucket of a key is chosen by SipHash-2-4 under a secret random key, so spoofed

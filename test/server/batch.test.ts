@@ -86,3 +86,38 @@ describe("batch ABI", () => {
     expect(BigInt.asUintN(64, h)).toBe(0x3f2acc7f57c29bdbn);
   });
 });
+
+describe("Linux recvmmsg imports", () => {
+  it("reads sockaddr_in/sockaddr_in6 and SCM_TIMESTAMPNS timespecs into the slots", async () => {
+    // The deny list tells whether each address arrived intact (IPv4-mapped → IPv4 included).
+    const { kernel, wasm } = await newKernel({ batchSize: 4, denylist: { filter: ["2001:db8::5", "198.51.100.1"], action: "deny" } });
+    const stride = 28; // sizeof(sockaddr_in6); recvmmsg's msg_namelen buffers
+    const names = wasm.reserve(4 * stride);
+    const times = wasm.reserve(4 * 16);
+    const m = new DataView(wasm.exports.memory.buffer);
+    // slot 0: 192.0.2.7:40000   slot 1: [2001:db8::5]:123   slot 2: ::ffff:198.51.100.1   slot 3: AF_UNIX (1)
+    m.setUint16(names, 2, true); m.setUint16(names + 2, 40000); [192, 0, 2, 7].forEach((b, i) => m.setUint8(names + 4 + i, b));
+    m.setUint16(names + stride, 10, true); m.setUint16(names + stride + 2, 123);
+    [0x20, 0x01, 0x0d, 0xb8].forEach((b, i) => m.setUint8(names + stride + 8 + i, b)); m.setUint8(names + stride + 23, 5);
+    m.setUint16(names + 2 * stride, 10, true); m.setUint16(names + 2 * stride + 18, 0xffff);
+    [198, 51, 100, 1].forEach((b, i) => m.setUint8(names + 2 * stride + 20 + i, b));
+    m.setUint16(names + 3 * stride, 1, true);
+    expect(kernel.importSockaddrs(4, names, stride)).toBe(3);
+    // Timestamps: 2026-11-22T00:00:00.5Z for slots 0, 1 and 3, none (zero) for slot 2.
+    const unix = 1_795_305_600n;
+    for (const i of [0, 1, 3]) {
+      m.setBigInt64(times + 16 * i, unix, true);
+      m.setBigInt64(times + 16 * i + 8, 500_000_000n, true);
+    }
+    const fallback = T0 + 12345n;
+    kernel.importTimespecs(4, times, 16, fallback);
+    for (let i = 0; i < 4; i++) kernel.memory().set(request(), kernel.requestPacketOffset(i));
+    for (let i = 0; i < 4; i++) kernel.setRequestLength(i, 48);
+    kernel.handleBatchAt(4, T0 + SECOND);
+    expect([0, 1, 2, 3].map((i) => OUTCOMES[kernel.responseOutcome(i) - 1])).toEqual(["answered_basic", "kod_deny", "kod_deny", "dropped_bad_address"]);
+    const ntp = ((unix + 2_208_988_800n) << 32n) | (1n << 31n); // .5 s
+    expect(kernel.responseReceiveTime(0)).toBe(ntp | 1n);
+    expect(kernel.responseReceiveTime(1)).toBe((ntp | 1n) + 2n); // same instant: moved to stay unique
+    expect(kernel.responseReceiveTime(2)).toBe(fallback | 1n);
+  });
+});

@@ -54,7 +54,12 @@ describe("requests the server does not answer", () => {
 
   it("drops a request whose slot carries no valid address family", async () => {
     const { kernel } = await newKernel();
-    expect(kernel.handleOne(request(), "not-an-address", 123, T0, T0 + 1n).outcome).toBe("dropped_bad_address");
+    for (const bad of ["not-an-address", "", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "1.2.3.4 ", "::g"]) {
+      expect(kernel.handleOne(request(), bad, 123, T0, T0 + 1n).outcome, bad).toBe("dropped_bad_address");
+    }
+    for (const good of ["0.0.0.0", "255.255.255.255", "::", "fe80::1%eth0", "::ffff:1.2.3.4"]) {
+      expect(kernel.handleOne(request(), good, 123, T0, T0 + 1n).outcome, good).toBe("answered_basic");
+    }
   });
 
   it("never traps, never answers longer than the request, counts every packet once (random bytes, 0–2100 long)", async () => {

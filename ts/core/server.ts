@@ -33,6 +33,8 @@ interface ServerExports {
   server_handle_batch(ctx: number, count: number, nowHi: number, nowLo: number): number;
   server_note_transmits(ctx: number, count: number): number;
   server_note_transmit(ctx: number, rxHi: number, rxLo: number, txHi: number, txLo: number): number;
+  server_import_sockaddrs(ctx: number, count: number, names: number, stride: number): number;
+  server_import_timespecs(ctx: number, count: number, times: number, stride: number, fallbackHi: number, fallbackLo: number): void;
 }
 
 /** A client address: family and its 4 (IPv4) or 16 (IPv6) bytes, network order. */
@@ -75,8 +77,17 @@ export interface ServerKernel {
   /** Request slot i's metadata: datagram length (as received; > capacity means oversize), the client
    *  (family 4 or 6, address bytes in network order), port, and receive timestamp (hi/lo u32). */
   setRequestMeta(i: number, length: number, family: number, address: Uint8Array, port: number, rxHi: number, rxLo: number): void;
+  /** Request slot i's datagram length alone (as received; > capacity means oversize). */
+  setRequestLength(i: number, length: number): void;
   /** Copies a datagram into request slot i (at most `capacity` bytes; the true length is kept). */
   setRequest(i: number, bytes: Uint8Array, client: ClientAddress, port: number, rx: NtpTimestamp): void;
+  /** Batched engine: fills the client address of slots 0..count−1 from Linux sockaddr_in/in6 structs
+   *  that recvmmsg wrote at `offset` + i·stride in linear memory (e.g. a region from wasm.reserve);
+   *  returns how many were IPv4/IPv6 (others are dropped by the kernel as bad-address). */
+  importSockaddrs(count: number, offset: number, stride: number): number;
+  /** Batched engine: fills the receive timestamps of slots 0..count−1 from SCM_TIMESTAMPNS timespecs
+   *  at `offset` + i·stride; a zero timespec (none delivered) takes `fallback`. */
+  importTimespecs(count: number, offset: number, stride: number, fallback: NtpTimestamp): void;
   /** Runs the kernel over request slots 0..count−1; returns how many responses to send. */
   handleBatch(count: number, nowHi: number, nowLo: number): number;
   handleBatchAt(count: number, now: NtpTimestamp): number;
@@ -261,6 +272,11 @@ export function createServerKernel(
       u32[(at + layout.reqRxTime + 4) >>> 2] = rxHi;
     },
 
+    setRequestLength(i, length) {
+      fresh();
+      u32[(requestAt(i) + layout.reqLength) >>> 2] = length;
+    },
+
     setRequest(i, bytes, client, port, rx) {
       checkSlot(i);
       fresh();
@@ -268,6 +284,9 @@ export function createServerKernel(
       u8.set(stored === bytes.length ? bytes : bytes.subarray(0, stored), requestAt(i) + layout.reqPacket);
       kernel.setRequestMeta(i, bytes.length, client.family, client.bytes, port, hi32(rx), lo32(rx));
     },
+
+    importSockaddrs: (count, offset, stride) => x.server_import_sockaddrs(ctx, count, offset, stride) >>> 0,
+    importTimespecs: (count, offset, stride, fallback) => x.server_import_timespecs(ctx, count, offset, stride, hi32(fallback), lo32(fallback)),
 
     handleBatch(count, nowHi, nowLo) {
       return x.server_handle_batch(ctx, count, nowHi, nowLo) >>> 0;
