@@ -50,7 +50,8 @@ export class DnsResolver implements Resolver {
       found = await dns.promises.lookup(host, { all: true, family: family ?? 0, verbatim: true });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? "EUNKNOWN";
-      throw new ResolveError(host, code, `cannot resolve ${host}: ${code}`);
+      const what = family === undefined ? "" : ` to an IPv${family} address`;
+      throw new ResolveError(host, code, `cannot resolve ${host}${what}: ${code}`);
     }
     const addresses = found
       .filter((a) => a.family === 4 || a.family === 6)
