@@ -29,7 +29,7 @@ export type { ServerSystemState };
 export type KernelCounters = Readonly<Record<CounterName, number>>;
 
 export interface HandledRequest {
-  /** The response to send (valid until the next kernel call), or undefined: send nothing. */
+  /** The response to send (owned by the caller from now on), or undefined: send nothing. */
   response: Uint8Array | undefined;
   /** True when the kernel keeps this exchange for interleaved mode: report the send time. */
   saved: boolean;
@@ -150,8 +150,9 @@ export class NtpServer {
       l.sendQueueFull++;
       return;
     }
-    // The kernel's view is reused by the next call; the send is asynchronous, so copy.
-    const out = Buffer.from(r.response);
+    // The response is the kernel's own copy (ts/core/server.ts handleOne), so it survives the
+    // asynchronous send without another copy here.
+    const out = r.response;
     l.inflight++;
     const saved = r.saved;
     const rxKey = r.rxKey;
