@@ -56,7 +56,6 @@ const fmt = (x: number) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : `${(x / 1e3)
 async function main(): Promise<void> {
   const path = process.env.TOCK_WASM ?? new URL("../../build/tock.wasm", import.meta.url).pathname;
   const wasm = await instantiateWasm(readFileSync(path));
-  (wasm.exports as { _initialize?: () => void })._initialize?.();
   const aead: Aead = createAead(wasm);
 
   console.log(`AEAD bench (ops/s, one op = seal + open; best of 5 alternating slices, ${BUDGET_MS} ms per cell and side; node ${process.version})`);

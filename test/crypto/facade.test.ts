@@ -88,7 +88,6 @@ describe("keyed contexts", () => {
     const { createAead } = await import("../../ts/core/aead.js");
     const path = process.env.TOCK_WASM ?? new URL("../../build/tock.wasm", import.meta.url).pathname;
     const wasm = await instantiateWasm(readFileSync(path));
-    (wasm.exports as { _initialize?: () => void })._initialize?.();
     const local = createAead(wasm, { maxKeys: 2, maxMessageBytes: 2048 });
     const key = randomBytes(64), nonce = randomBytes(16), ad = randomBytes(84), pt = randomBytes(172);
     const k = local.importKey(AEAD_AES_SIV_CMAC_512, key);

@@ -9,10 +9,7 @@ export const REFERENCE = "/work/shared/reference";
 export async function loadAead(): Promise<Aead> {
   const path = process.env.TOCK_WASM ?? new URL("../../build/tock.wasm", import.meta.url).pathname;
   const wasm = await instantiateWasm(readFileSync(path));
-  // instantiateWasm does not run the module's start function (exportStart "_initialize"), which sets
-  // the allocator's heap start above the static data; without it reserve() overlaps static memory.
-  (wasm.exports as { _initialize?: () => void })._initialize?.();
-  return createAead(wasm);
+  return createAead(wasm); // createAead runs the module's start function if nobody has yet
 }
 
 export const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"));
