@@ -146,13 +146,18 @@ export function handleRequest(k: Kernel, request: usize, response: usize, now: u
       loadTimestamp(packet + OFFSET_RECEIVE_TIME) != loadTimestamp(packet + OFFSET_TRANSMIT_TIME)) {
     const tag = <u32>(hash >>> 32);
     const previousTransmit = xleaveTake(k.xleaveTable, k.xleaveBuckets, k.xleaveSeed, origin, tag);
+    // The receive timestamp is the key of the pair saved now; after a clock step back it could
+    // collide with one saved earlier, so look for a free one nearby (and do not save if none).
     let saved = receive;
-    let tries: u32 = 0;
-    while (xleaveContains(k.xleaveTable, k.xleaveBuckets, k.xleaveSeed, saved) && tries < RX_UNIQUE_TRIES) {
+    let unique = false;
+    for (let tries: u32 = 0; tries < RX_UNIQUE_TRIES; tries++) {
+      if (!xleaveContains(k.xleaveTable, k.xleaveBuckets, k.xleaveSeed, saved)) {
+        unique = true;
+        break;
+      }
       saved += 2;
-      tries++;
     }
-    if (tries < RX_UNIQUE_TRIES) {
+    if (unique) {
       k.lastRx = saved;
       if (xleaveSave(k.xleaveTable, k.xleaveBuckets, k.xleaveSeed, saved, transmitTime(now, saved), tag, now)) {
         bump(k, COUNTER_XLEAVE_EVICTED);
@@ -160,6 +165,8 @@ export function handleRequest(k: Kernel, request: usize, response: usize, now: u
       bump(k, COUNTER_XLEAVE_SAVED);
       store<u16>(response + REP_FLAGS, <u16>REP_FLAG_SAVED);
       store<u64>(response + REP_RX_TIME, saved);
+    } else {
+      saved = receive;
     }
     if (previousTransmit != 0) {
       store<u32>(response + REP_LENGTH, writeTimeResponse(out, packet, version, poll, k.system, true, saved, previousTransmit));

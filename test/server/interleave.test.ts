@@ -153,4 +153,23 @@ describe("interleaved mode", () => {
     expect(clients[99]!.send(T0 + 3n * SECOND, T0 + 3n * SECOND).outcome).toBe("answered_interleaved");
     expect(clients[0]!.send(T0 + 3n * SECOND, T0 + 3n * SECOND).outcome).toBe("answered_basic");
   });
+
+  it("never reuses a saved receive timestamp, even when the clock is stepped back onto it", async () => {
+    const { kernel } = await newKernel();
+    const a = xleaveClient(kernel, "192.0.2.1");
+    a.send(T0, T0 + 1n);
+    const ra = a.send(T0 + SECOND, T0 + SECOND + 1n); // saved with receive ≈ T0 + 1 s
+    kernel.handleOne(request(), "192.0.2.9", 123, T0 + 100n * SECOND, T0 + 100n * SECOND); // time moves on
+    // The clock steps back: client B's interleaved-looking request arrives at the very same instant.
+    const b = xleaveClient(kernel, "192.0.2.2");
+    b.send(T0 + 50n * SECOND, T0 + 50n * SECOND);
+    const rb = kernel.handleOne(request({ origin: T0 + 5n | 1n, receive: 7n, transmit: 9n }), "192.0.2.2", 123, T0 + SECOND, T0 + SECOND + 1n);
+    expect(rb.saved).toBe(true);
+    expect(rb.receiveTime).not.toBe(ra.receiveTime);
+    // A's pair is intact: its next request is answered in interleaved mode with its own timestamps.
+    const next = a.send(T0 + 200n * SECOND, T0 + 200n * SECOND);
+    expect(next.outcome).toBe("answered_interleaved");
+    expect(next.f.transmit).toBe(ra.f.transmit);
+  });
 });
+
