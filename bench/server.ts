@@ -7,7 +7,7 @@
 // The last lines give tock/chronyd ratios per offered rate.
 //
 // usage: npm run build && node dist/bench/server.js [--rates 100000,200000,400000] [--duration 3]
-//        [--repeat 3] [--servers echo,chronyd,chronyd-noclientlog,tock] [--gso 16]
+//        [--repeat 3] [--servers echo,chronyd,chronyd-noclientlog,tock,tock-batch-proto] [--gso 16]
 // Everything is bounded: each generator run by --duration (max 60 s), each server by a kill at the end.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import dgram from "node:dgram";
@@ -30,7 +30,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rates: [100_000, 200_000, 400_000], durationSeconds: 3, repeat: 3, servers: ["echo", "chronyd", "chronyd-noclientlog", "tock"], gso: 16, basePort: 12300 + (process.pid % 500) * 8 };
+  const o: Options = { rates: [100_000, 200_000, 400_000], durationSeconds: 3, repeat: 3, servers: ["echo", "chronyd", "chronyd-noclientlog", "tock", "tock-batch-proto"], gso: 16, basePort: 12300 + (process.pid % 500) * 8 };
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1] ?? "";
     switch (argv[i]) {
@@ -169,6 +169,10 @@ async function startServer(name: string, port: number, dir: string): Promise<Run
       // -x: never touch the clock; no CAP_SYS_TIME in the bounding set either (PEERS.md).
       return startProcess(name, ["setpriv", "--bounding-set", "-sys_time", ...pinned(0, [chronyd, "-u", "root", "-x", "-d", "-f", conf])], port);
     }
+    case "tock-batch-proto": {
+      // The issue-4 engine prototype (bench/server-batch-proto.ts): recvmmsg/sendmmsg + one WASM call per batch.
+      return startProcess(name, pinned(0, [process.execPath, join(here, "server-batch-proto.js"), String(port), "600"]), port);
+    }
     case "tock": {
       const conf = join(dir, "tock.toml");
       writeFileSync(conf, tockBenchConfig(port));
@@ -246,10 +250,12 @@ async function main(): Promise<void> {
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   process.stdout.write("\n" + line(header) + "\n" + line(widths.map((w) => "-".repeat(w))) + "\n" + table.map(line).join("\n") + "\n\n");
   for (const rate of o.rates) {
-    const tock = rows.find((x) => x.server === "tock" && x.rate === rate);
-    for (const base of ["chronyd", "chronyd-noclientlog"]) {
-      const b = rows.find((x) => x.server === base && x.rate === rate);
-      if (tock && b) process.stdout.write(`tock/${base} at ${rate}/s offered: ${(tock.r.responsesPerSecond / b.r.responsesPerSecond).toFixed(2)}×\n`);
+    for (const ours of ["tock", "tock-batch-proto"]) {
+      const tock = rows.find((x) => x.server === ours && x.rate === rate);
+      for (const base of ["chronyd", "chronyd-noclientlog"]) {
+        const b = rows.find((x) => x.server === base && x.rate === rate);
+        if (tock && b) process.stdout.write(`${ours}/${base} at ${rate}/s offered: ${(tock.r.responsesPerSecond / b.r.responsesPerSecond).toFixed(2)}×\n`);
+      }
     }
   }
 }
