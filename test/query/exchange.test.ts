@@ -5,6 +5,7 @@ import type { TockCore } from "../../ts/core/api.js";
 import {
   buildClientRequest,
   formatReferenceId,
+  isKissCode,
   kissCode,
   matchResponse,
   referenceIdHex,
@@ -114,8 +115,11 @@ describe("response matching", () => {
     }
   });
 
-  it("reports leap 3 and stratum 16 as unsynchronised", () => {
+  it("reports leap 3, stratum 16, and stratum 0 without a kiss code as unsynchronised", () => {
     const req = request();
+    // What chronyd answers before it has a source: leap 3, stratum 0, reference id 0.
+    expect(matchResponse(c, serverResponse(c, req.bytes, { leap: 3, stratum: 0, referenceId: 0 }), ctx(req)).kind).toBe("unsynchronised");
+    expect(matchResponse(c, serverResponse(c, req.bytes, { stratum: 0, referenceId: 0x7f000001 }), ctx(req)).kind).toBe("unsynchronised");
     expect(matchResponse(c, serverResponse(c, req.bytes, { leap: 3 }), ctx(req)).kind).toBe("unsynchronised");
     expect(matchResponse(c, serverResponse(c, req.bytes, { stratum: 16 }), ctx(req)).kind).toBe("unsynchronised");
     expect(matchResponse(c, serverResponse(c, req.bytes, { stratum: 15 }), ctx(req)).kind).toBe("sample");
@@ -157,5 +161,10 @@ describe("reference id display", () => {
     expect(referenceIdHex(0x7f7f0101)).toBe("7F7F0101");
     expect(referenceIdHex(1)).toBe("00000001");
     expect(kissCode(0x41000a42)).toBe("AB"); // non-printables dropped
+    expect(isKissCode(ascii("RATE"))).toBe(true);
+    expect(isKissCode(ascii("GPS\0"))).toBe(true);
+    expect(isKissCode(0)).toBe(false);
+    expect(isKissCode(ascii("rate"))).toBe(false);
+    expect(isKissCode(0x41004200)).toBe(false); // a letter after NUL padding
   });
 });

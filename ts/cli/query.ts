@@ -102,13 +102,18 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseQueryArgs(argv);
   if (parsed.kind !== "options") return reportParse(parsed, realConsole);
   // Loaded only after the arguments are known good: --help and usage errors need no WASM.
+  return query(parsed.options, await realDeps());
+}
+
+/** The production wiring: WASM core, system clock, node:dgram, getaddrinfo, CSPRNG, process stdio. */
+export async function realDeps(): Promise<QueryDeps> {
   const { loadCore } = await import("../daemon/load-core.js");
   const { SystemClock } = await import("../clock/system-clock.js");
   const { DgramTransport } = await import("../daemon/udp.js");
   const { DnsResolver } = await import("../daemon/resolver.js");
   const { core } = await loadCore();
   const clock = new SystemClock((t) => core.unixToNtp(t));
-  return query(parsed.options, {
+  return {
     core,
     clock,
     transport: new DgramTransport(clock),
@@ -116,7 +121,7 @@ export async function run(argv: string[]): Promise<number> {
     random64: () => webcrypto.getRandomValues(new BigUint64Array(1))[0] ?? 0n,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     ...realConsole,
-  });
+  };
 }
 
 const realConsole = {
@@ -476,7 +481,7 @@ function formatHeaderLines(deps: QueryDeps, server: Endpoint, h: ClientSample["h
   return [
     row("server", where(server)),
     row("stratum", String(h.stratum)),
-    row("reference id", `${formatReferenceId(h.referenceId, h.stratum)} (0x${referenceIdHex(h.referenceId)})`),
+    row("reference id", `${formatReferenceId(h.referenceId, h.stratum) || "-"} (0x${referenceIdHex(h.referenceId)})`),
     row("leap", `${LEAP_NAMES[h.leap] ?? h.leap} (${h.leap})`),
     row("root delay", `${fixed(h.rootDelay)} s`),
     row("root dispersion", `${fixed(h.rootDispersion)} s`),

@@ -12,8 +12,10 @@
 //   1. parses as an NTP packet (length ≥ 48, sane version, well-formed extensions)  else ignored
 //   2. mode 4 (server)                                                               else ignored
 //   3. origin timestamp == our random transmit timestamp (RFC 5905 §8 "bogus")      else ignored
-//   4. stratum 0: a Kiss-o'-Death; the reference id holds its 4-letter code (RFC 5905 §7.4)  → kod
-//   5. leap 3 or stratum ≥ 16: the server is unsynchronised (RFC 5905 §7.3, §9.2)   → unsynchronised
+//   4. stratum 0 with an ASCII code in the reference id: a Kiss-o'-Death (RFC 5905 §7.4)   → kod
+//   5. leap 3, stratum 0 without a code, or stratum ≥ 16: unsynchronised (RFC 5905 §7.3) → unsynchronised
+//      (stratum 0 means "unspecified or invalid"; chronyd without a source answers leap 3, stratum
+//      0, reference id 0 — that is not a kiss, it is an unsynchronised server)
 //   6. zero receive or transmit timestamp: the server did not fill them in          → invalid
 //   7. otherwise                                                                     → sample
 // Only after check 3 can a datagram end the exchange, so a spoofed KoD cannot silence a client.
@@ -101,8 +103,10 @@ export function matchResponse(core: TockCore, bytes: Uint8Array, ctx: ResponseCo
   if (header.mode !== Mode.Server) return { kind: "ignored", reason: "not-server-mode" };
   if (header.originTime !== ctx.request.nonce) return { kind: "ignored", reason: "origin-mismatch" };
 
-  if (header.stratum === 0) return { kind: "kod", code: kissCode(header.referenceId), header };
-  if (header.leap === Leap.Unsynchronised || header.stratum >= STRATUM_UNSYNCHRONISED) {
+  if (header.stratum === 0 && isKissCode(header.referenceId)) {
+    return { kind: "kod", code: kissCode(header.referenceId), header };
+  }
+  if (header.leap === Leap.Unsynchronised || header.stratum === 0 || header.stratum >= STRATUM_UNSYNCHRONISED) {
     return { kind: "unsynchronised", header };
   }
   if (header.receiveTime === 0n) return { kind: "invalid", reason: "zero-receive-time", header };
@@ -128,6 +132,22 @@ export function matchResponse(core: TockCore, bytes: Uint8Array, ctx: ResponseCo
       receivedAt: ctx.receivedAt,
     },
   };
+}
+
+/**
+ * True when a stratum-0 reference id carries a kiss code: an upper-case letter first, then printable
+ * ASCII, optionally NUL-padded (every code RFC 5905 §7.4 and RFC 8915 define is 4 capitals).
+ */
+export function isKissCode(referenceId: number): boolean {
+  const bytes = [24, 16, 8, 0].map((shift) => (referenceId >>> shift) & 0xff);
+  const first = bytes[0] ?? 0;
+  if (first < 0x41 || first > 0x5a) return false;
+  let padding = false;
+  for (const b of bytes.slice(1)) {
+    if (b === 0) padding = true;
+    else if (padding || b < 0x20 || b > 0x7e) return false;
+  }
+  return true;
 }
 
 /** The 4 ASCII characters of a KoD code or stratum-1 source name, NULs and non-printables dropped. */
