@@ -89,3 +89,23 @@ describe("MetricsRegistry", () => {
     expect(Array.from(sumArrays([], 2))).toEqual([0, 0]);
   });
 });
+
+describe("metrics HTTP endpoint", () => {
+  it("serves GET /metrics, refuses other paths and methods", async () => {
+    const { serveMetrics } = await import("../../ts/observe/metrics-http.js");
+    const r = new MetricsRegistry();
+    r.counter("x_total", "X.").inc({}, 3);
+    const server = await serveMetrics(r, "127.0.0.1", 0);
+    try {
+      const base = `http://127.0.0.1:${server.port}`;
+      const ok = await fetch(`${base}/metrics`);
+      expect(ok.status).toBe(200);
+      expect(ok.headers.get("content-type")).toContain("text/plain; version=0.0.4");
+      expect(await ok.text()).toContain("x_total 3");
+      expect((await fetch(`${base}/other`)).status).toBe(404);
+      expect((await fetch(`${base}/metrics`, { method: "POST", body: "x" })).status).toBe(405);
+    } finally {
+      await server.close();
+    }
+  });
+});
