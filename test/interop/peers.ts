@@ -335,8 +335,11 @@ export function lockNtpPort(timeoutMs = 60_000): Promise<() => void> {
 // --- chronyd as a server ---------------------------------------------------------------------------
 
 export interface ChronydServerOptions {
-  /** `local stratum N`: serve time with no sources at this stratum (default 8). */
-  stratum?: number;
+  /**
+   * `local stratum N`: serve time with no sources at this stratum (default 8). null leaves `local`
+   * out: chronyd then has no time to serve and answers unsynchronised (leap 3, stratum 0).
+   */
+  stratum?: number | null;
   /** Also listen on ::1 (default: when available). */
   ipv6?: boolean;
   /** Extra config lines (e.g. NTS: ntsport, ntsserverkey, …; ratelimit). */
@@ -385,7 +388,7 @@ export async function startChronydServer(options: ChronydServerOptions = {}): Pr
       "bindaddress 127.0.0.1",
       ...(ipv6 ? ["bindaddress ::1", "allow ::1"] : []),
       "allow 127.0.0.0/8",
-      `local stratum ${options.stratum ?? 8}`,
+      ...(options.stratum === null ? [] : [`local stratum ${options.stratum ?? 8}`]),
       "cmdport 0",
       `bindcmdaddress ${socketPath}`,
       `pidfile ${path.join(dir, "chronyd.pid")}`,
