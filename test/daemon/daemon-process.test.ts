@@ -67,14 +67,43 @@ describe.skipIf(!built)("tock daemon process", () => {
     }
   });
 
-  it("SIGUSR1 logs the counters; SIGHUP does not kill it", async () => {
+  it("SIGUSR1 logs the counters; SIGHUP reloads what can change and keeps the rest", { timeout: 30_000 }, async () => {
     const port = await freeUdpPort();
-    const d = await startDaemon(`[[server]]\nlisten = "127.0.0.1:${port}"\n`);
-    process.kill(d.pid, "SIGHUP");
-    process.kill(d.pid, "SIGUSR1");
-    await d.waitForLine((l) => l.msg === "server summary");
-    await d.waitForLine((l) => typeof l.msg === "string" && l.msg.startsWith("SIGHUP"));
-    expect((await d.stop()).code).toBe(0);
+    const toml = (extra: string) => `[synchronization]\nlocal-stratum = 5\n\n[[server]]\nlisten = "127.0.0.1:${port}"\n${extra}`;
+    const d = await startDaemon(toml(""));
+    const c = await collector("127.0.0.1");
+    const ask = async (n: number) => {
+      await send(c.socket, clientRequest(BigInt(n)), port, "127.0.0.1");
+      expect(await until(() => c.received.length === n)).toBe(true);
+      return decodeResponse(c.received[n - 1]!);
+    };
+    try {
+      process.kill(d.pid, "SIGUSR1");
+      await d.waitForLine((l) => l.msg === "server summary");
+      expect((await ask(1)).stratum).toBe(5);
+
+      // Policy change: deny our own subnet → KoD DENY after the reload.
+      writeFileSync(join(d.dir, "tock.toml"), toml('denylist = { filter = ["127.0.0.0/8"], action = "deny" }\n'));
+      process.kill(d.pid, "SIGHUP");
+      await d.waitForLine((l) => l.msg === "SIGHUP: config reloaded");
+      const kod = await ask(2);
+      expect([kod.stratum, kod.referenceId]).toEqual([0, "DENY"]);
+
+      // A broken file is reported and the running config stays.
+      writeFileSync(join(d.dir, "tock.toml"), "[[server]]\nlisten = 5\n");
+      process.kill(d.pid, "SIGHUP");
+      await d.waitForLine((l) => l.msg === "SIGHUP: config has errors; keeping the running config");
+      expect((await ask(3)).referenceId).toBe("DENY");
+
+      // New listen addresses need a restart.
+      writeFileSync(join(d.dir, "tock.toml"), `[[server]]\nlisten = "127.0.0.1:${port + 1 === 65536 ? port - 1 : port + 1}"\n`);
+      process.kill(d.pid, "SIGHUP");
+      await d.waitForLine((l) => l.msg === "SIGHUP: config not reloaded");
+      expect((await ask(4)).referenceId).toBe("DENY");
+    } finally {
+      await c.close();
+      expect((await d.stop()).code).toBe(0);
+    }
   });
 
   it("refuses a broken config with file:line:col and exit status 1", () => {

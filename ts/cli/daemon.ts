@@ -18,7 +18,8 @@ options:
       --log-level LEVEL        trace, debug, info, warn, error (overrides [observability] log-level)
   -h, --help                   show this help
 
-signals: SIGTERM/SIGINT stop (exit 0, final counters logged); SIGUSR1 logs the counters now.
+signals: SIGTERM/SIGINT stop (exit 0, final counters logged); SIGUSR1 logs the counters now;
+SIGHUP reloads the config (server policy and local-stratum; listen addresses need a restart).
 exit status: 0 stopped by a signal, 1 bad config or start-up failure, 2 usage error
 `;
 
@@ -80,8 +81,19 @@ export async function run(argv: string[]): Promise<number> {
   process.on("SIGTERM", requestStop);
   process.on("SIGINT", requestStop);
   process.on("SIGUSR1", () => daemon?.logSummary());
-  // SIGHUP: a config reload is not implemented yet; say so instead of dying (the default action).
-  process.on("SIGHUP", () => logger.warn("SIGHUP: configuration reload is not supported yet; restart tock to apply changes"));
+  // SIGHUP: re-read the config and apply what can change without a restart (policy, stratum);
+  // a broken file or a change that needs a restart is logged and the running config is kept.
+  process.on("SIGHUP", () => {
+    if (daemon === undefined) return;
+    const next = loadConfigReport(configPath);
+    if (next.config === undefined) {
+      for (const e of next.errors) logger.error({ issue: formatIssue(e) }, "SIGHUP: config has errors; keeping the running config");
+      return;
+    }
+    const problem = daemon.reload(next.config);
+    if (problem === undefined) logger.info({ config: configPath ?? "<built-in>" }, "SIGHUP: config reloaded");
+    else logger.warn({ reason: problem }, "SIGHUP: config not reloaded");
+  });
 
   try {
     daemon = await startDaemon(config, { logger, ...(metricsListen ? { metricsListen } : {}) });

@@ -68,6 +68,13 @@ export interface RunningDaemon {
   readonly metricsAddress: string | undefined;
   /** Logs the counter summary now (SIGUSR1). */
   logSummary(): void;
+  /**
+   * Applies a reloaded config (SIGHUP): per-server policy (versions, access lists, rate-limit
+   * parameters, interleaved on/off) and [synchronization]. Listen addresses, table sizes and the
+   * user cannot change without a restart (sockets are bound and root is gone): then nothing is
+   * changed and the reason is returned.
+   */
+  reload(next: TockConfig): string | undefined;
   /** Closes every socket and timer; logs the final totals. Idempotent. */
   stop(): Promise<void>;
 }
@@ -95,7 +102,8 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
   };
   try {
     const addresses = await server.listen(config.server.map((s, i) => ({ address: s.listen.host, port: s.listen.port, kernel: kernels[i]! })));
-    const pushState = () => server.setSystemState(systemStateFor(config, clock));
+    let current = config;
+    const pushState = () => server.setSystemState(systemStateFor(current, clock));
     pushState();
     if (config.synchronization.localStratum < 16) {
       refresh = setInterval(pushState, LOCAL_REFRESH_SECONDS * 1000);
@@ -116,6 +124,27 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
       listenAddresses: addresses,
       metricsAddress: metricsServer?.address,
       logSummary: () => server.logSummary(),
+      reload(next) {
+        const listens = (c: TockConfig) => c.server.map((s) => `${s.listen.family}/${s.listen.host}/${s.listen.port}`).join(" ");
+        if (listens(next) !== listens(current)) return "the [[server]] listen addresses changed; restart tock to apply";
+        if (next.daemon.user !== current.daemon.user || next.daemon.group !== current.daemon.group) return "[daemon] user/group changed; restart tock to apply";
+        const previous = current;
+        try {
+          next.server.forEach((s, i) => kernels[i]!.configure(s));
+        } catch (err) {
+          // Put back what was there, so the servers keep one consistent policy.
+          previous.server.forEach((s, i) => kernels[i]!.configure(s));
+          return `${err instanceof Error ? err.message : String(err)}; restart tock to apply`;
+        }
+        current = next;
+        pushState();
+        clearInterval(refresh);
+        if (current.synchronization.localStratum < 16) {
+          refresh = setInterval(pushState, LOCAL_REFRESH_SECONDS * 1000);
+          refresh.unref();
+        }
+        return undefined;
+      },
       stop: () => {
         stopped ??= (async () => {
           server.logSummary(true);

@@ -22,6 +22,7 @@ import { RateLimitedWarnings } from "../observe/logger.js";
 import type { MetricsRegistry, Sample } from "../observe/metrics.js";
 import type { Peer, ServerSocket, ServerTransport } from "./server-transport.js";
 import { OUTCOMES, type CounterName, type ServerSystemState } from "../protocol/server-policy.js";
+import type { ServerConfig } from "../config/index.js";
 
 export type { ServerSystemState };
 
@@ -40,6 +41,8 @@ export interface HandledRequest {
 /** What the loop needs from one request kernel (implemented over ts/core/server.ts). */
 export interface RequestKernel {
   setSystemState(state: ServerSystemState): void;
+  /** Re-applies policy from a reloaded [[server]] entry (throws if it needs bigger tables: restart). */
+  configure(server: ServerConfig): void;
   handleOne(request: Uint8Array, from: Peer, receivedAt: NtpTimestamp, now: NtpTimestamp): HandledRequest;
   noteTransmit(rxKey: NtpTimestamp, sentAt: NtpTimestamp): void;
   counters(): KernelCounters;

@@ -29,6 +29,7 @@ export function createRequestKernel(server: ServerConfig, wasm: WasmInstance, _c
   const k = createServerKernel(wasm, policyOptionsFor(server));
   return {
     setSystemState: (s) => k.setSystemState(s),
+    configure: (next) => k.configure(policyOptionsFor(next)),
     handleOne(request, from, receivedAt, now) {
       const r = k.handleOne(request, from.address, from.port, receivedAt, now);
       return { response: r.response ?? undefined, saved: r.saved, rxKey: r.receiveTime };
