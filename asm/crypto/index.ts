@@ -1,5 +1,19 @@
 // WASM exports of the crypto kernels (prefixed aes_/aead_ to share asm/index.ts with other modules).
 // Everything works on caller-provided linear memory: offsets and lengths in, lengths/status out.
+// Offsets are trusted (they come from the façade or another kernel, never from the wire); message
+// contents and lengths may be hostile and are handled without trapping.
+//
+// How each primitive stays constant time (no secret-dependent branch, no secret-dependent address):
+//  - AES (bitslice.ts, aes.ts): bitsliced, four blocks as eight 64-bit planes; the S-box is a
+//    boolean circuit (Boyar–Peralta), ShiftRows/MixColumns are fixed shifts and rotations, the key
+//    schedule's SubWord goes through the same circuit. No tables anywhere.
+//  - CMAC / S2V (cmac.ts): GF(2^128) doubling applies the 0x87 reduction under a mask; lane
+//    scheduling depends only on message lengths, which are public.
+//  - CTR (ctr.ts): counters derive from the synthetic IV / tag, which is public (sent on the wire).
+//  - POLYVAL (polyval.ts): carry-less multiply from integer multiplies of operands masked to every
+//    fourth bit (holes absorb the carries), Karatsuba, Montgomery-style reduction by shifts.
+//  - Tag check (ct.ts): all 16 bytes are compared and folded before the single branch on the result;
+//    on failure the decrypted output is zeroed before returning.
 import { AES_SCHED_BYTES, aesEncryptBlocks, aesExpandKey, aesWipeScratch } from "./aes";
 import { CMAC_CTX_BYTES, cmac, cmacInit } from "./cmac";
 import { AEAD_CTX_BYTES, aeadImportKey, aeadKeyLength, aeadOpen, aeadSeal, aeadWipe } from "./aead";
