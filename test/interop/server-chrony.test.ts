@@ -21,8 +21,9 @@ describe.skipIf(!chronyd || !built)("chronyd as a client of tock", () => {
     try {
       const r = await runChronydClient({ port, sourceOptions: "iburst maxsamples 4", timeoutS: 10 });
       expect(r.offset, r.output).toBeDefined();
-      // Same machine, same clock: only the measurement noise of loopback and the event loop.
-      expect(Math.abs(r.offset!)).toBeLessThan(0.005);
+      // Same machine, same clock: only loopback and event-loop noise (bounded by half the delay,
+      // which stays far below this even on a loaded machine).
+      expect(Math.abs(r.offset!)).toBeLessThan(0.05);
       const m = await d.metrics();
       expect(metricSum(m, "ntp_server_accepted_packets_total")).toBeGreaterThanOrEqual(2);
     } finally {
