@@ -559,17 +559,30 @@ export async function startNtpsecServer(options: { stratum?: number; ipv6?: bool
   void proc.exited.then(release);
   const runNtpq = (...args: string[]) =>
     runCommand(ntpq, args, { timeoutMs: 10_000, env: { PYTHONPATH: NTPSEC_PYTHONPATH } });
+  const systemVariables = async () => {
+    const result = await runNtpq("-c", "rv 0 leap,stratum,refid,precision,rootdelay,rootdisp", "127.0.0.1");
+    if (result.code !== 0) throw new Error(`ntpq failed: ${result.stderr}${result.stdout}`);
+    return parseNtpqVariables(result.stdout);
+  };
+  // It answers at once (stratum 16, "INIT"); orphan parenthood begins at its next 1 s timer tick.
+  const stratum = String(options.stratum ?? 8);
+  const orphanDeadline = Date.now() + 15_000;
+  for (;;) {
+    const vars = await systemVariables().catch(() => ({}) as Record<string, string>);
+    if (vars.stratum === stratum) break;
+    if (Date.now() > orphanDeadline) {
+      await proc.stop();
+      throw new Error(`ntpd did not become an orphan parent at stratum ${stratum}: ${JSON.stringify(vars)}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
   return {
     process: proc,
     port: 123,
     dir,
     ipv6,
     ntpq: runNtpq,
-    async systemVariables() {
-      const result = await runNtpq("-c", "rv 0 leap,stratum,refid,precision,rootdelay,rootdisp", "127.0.0.1");
-      if (result.code !== 0) throw new Error(`ntpq failed: ${result.stderr}${result.stdout}`);
-      return parseNtpqVariables(result.stdout);
-    },
+    systemVariables,
     async stop() {
       await proc.stop();
       release();

@@ -120,6 +120,9 @@ describe("response matching", () => {
     // What chronyd answers before it has a source: leap 3, stratum 0, reference id 0.
     expect(matchResponse(c, serverResponse(c, req.bytes, { leap: 3, stratum: 0, referenceId: 0 }), ctx(req)).kind).toBe("unsynchronised");
     expect(matchResponse(c, serverResponse(c, req.bytes, { stratum: 0, referenceId: 0x7f000001 }), ctx(req)).kind).toBe("unsynchronised");
+    // What NTPsec ntpd answers before it has synchronised: leap 3, stratum 0, "INIT".
+    expect(matchResponse(c, serverResponse(c, req.bytes, { leap: 3, stratum: 0, referenceId: ascii("INIT") }), ctx(req)).kind).toBe("unsynchronised");
+    expect(matchResponse(c, serverResponse(c, req.bytes, { leap: 3, stratum: 0, referenceId: ascii("STEP") }), ctx(req)).kind).toBe("unsynchronised");
     expect(matchResponse(c, serverResponse(c, req.bytes, { leap: 3 }), ctx(req)).kind).toBe("unsynchronised");
     expect(matchResponse(c, serverResponse(c, req.bytes, { stratum: 16 }), ctx(req)).kind).toBe("unsynchronised");
     expect(matchResponse(c, serverResponse(c, req.bytes, { stratum: 15 }), ctx(req)).kind).toBe("sample");

@@ -15,7 +15,8 @@
 //   4. stratum 0 with an ASCII code in the reference id: a Kiss-o'-Death (RFC 5905 §7.4)   → kod
 //   5. leap 3, stratum 0 without a code, or stratum ≥ 16: unsynchronised (RFC 5905 §7.3) → unsynchronised
 //      (stratum 0 means "unspecified or invalid"; chronyd without a source answers leap 3, stratum
-//      0, reference id 0 — that is not a kiss, it is an unsynchronised server)
+//      0, reference id 0, and ntpd answers leap 3, stratum 0, "INIT" — neither is a demand to back
+//      off, both are unsynchronised servers; "STEP" likewise reports state, so it counts here too)
 //   6. zero receive or transmit timestamp: the server did not fill them in          → invalid
 //   7. otherwise                                                                     → sample
 // Only after check 3 can a datagram end the exchange, so a spoofed KoD cannot silence a client.
@@ -25,6 +26,9 @@ import { Leap, Mode, ParseResult, type NtpHeader, type NtpTimestamp, type TockCo
 const VERSION = 4;
 /** Stratum values at or above this mean "unsynchronised" (RFC 5905 §7.3: 16). */
 const STRATUM_UNSYNCHRONISED = 16;
+
+/** Kiss codes that describe the server's state rather than ask the client to act (RFC 5905 §7.4). */
+const STATE_CODES = new Set(["INIT", "STEP"]);
 
 export interface ClientRequest {
   /** The 48 bytes to send. */
@@ -104,7 +108,8 @@ export function matchResponse(core: TockCore, bytes: Uint8Array, ctx: ResponseCo
   if (header.originTime !== ctx.request.nonce) return { kind: "ignored", reason: "origin-mismatch" };
 
   if (header.stratum === 0 && isKissCode(header.referenceId)) {
-    return { kind: "kod", code: kissCode(header.referenceId), header };
+    const code = kissCode(header.referenceId);
+    if (!STATE_CODES.has(code)) return { kind: "kod", code, header };
   }
   if (header.leap === Leap.Unsynchronised || header.stratum === 0 || header.stratum >= STRATUM_UNSYNCHRONISED) {
     return { kind: "unsynchronised", header };
