@@ -7,7 +7,10 @@
 // The last lines give tock/chronyd ratios per offered rate.
 //
 // usage: npm run build && node dist/bench/server.js [--rates 100000,200000,400000] [--duration 3]
-//        [--repeat 3] [--servers echo,chronyd,chronyd-noclientlog,tock,tock-batch-proto] [--gso 16]
+//        [--repeat 3] [--servers echo,chronyd,chronyd-noclientlog,dgram-naive,tock,tock-batch-proto] [--gso 16]
+// Servers: echo = C recvmmsg/sendmmsg responder (the ceiling); dgram-naive = the least a node:dgram
+// server can do (baseline of the dgram engine); tock = `tock daemon` (node:dgram engine);
+// tock-batch-proto = prototype of the batched engine (bench/server-batch-proto.ts).
 // Everything is bounded: each generator run by --duration (max 60 s), each server by a kill at the end.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import dgram from "node:dgram";
@@ -30,7 +33,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rates: [100_000, 200_000, 400_000], durationSeconds: 3, repeat: 3, servers: ["echo", "chronyd", "chronyd-noclientlog", "tock", "tock-batch-proto"], gso: 16, basePort: 12300 + (process.pid % 500) * 8 };
+  const o: Options = { rates: [100_000, 200_000, 400_000], durationSeconds: 3, repeat: 3, servers: ["echo", "chronyd", "chronyd-noclientlog", "dgram-naive", "tock", "tock-batch-proto"], gso: 16, basePort: 12300 + (process.pid % 500) * 8 };
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1] ?? "";
     switch (argv[i]) {
@@ -169,6 +172,9 @@ async function startServer(name: string, port: number, dir: string): Promise<Run
       // -x: never touch the clock; no CAP_SYS_TIME in the bounding set either (PEERS.md).
       return startProcess(name, ["setpriv", "--bounding-set", "-sys_time", ...pinned(0, [chronyd, "-u", "root", "-x", "-d", "-f", conf])], port);
     }
+    case "dgram-naive": {
+      return startProcess(name, pinned(0, [process.execPath, join(here, "server-dgram-naive.js"), String(port), "600"]), port);
+    }
     case "tock-batch-proto": {
       // The issue-4 engine prototype (bench/server-batch-proto.ts): recvmmsg/sendmmsg + one WASM call per batch.
       return startProcess(name, pinned(0, [process.execPath, join(here, "server-batch-proto.js"), String(port), "600"]), port);
@@ -252,7 +258,7 @@ async function main(): Promise<void> {
   for (const rate of o.rates) {
     for (const ours of ["tock", "tock-batch-proto"]) {
       const tock = rows.find((x) => x.server === ours && x.rate === rate);
-      for (const base of ["chronyd", "chronyd-noclientlog"]) {
+      for (const base of ["chronyd", "chronyd-noclientlog", ...(ours === "tock" ? ["dgram-naive"] : [])]) {
         const b = rows.find((x) => x.server === base && x.rate === rate);
         if (tock && b) process.stdout.write(`${ours}/${base} at ${rate}/s offered: ${(tock.r.responsesPerSecond / b.r.responsesPerSecond).toFixed(2)}×\n`);
       }
