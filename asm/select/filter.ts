@@ -36,14 +36,21 @@
 // 5. Use rules (the RFC's "prime directive" and popcorn spike suppressor):
 //    - stale: a sample is used at most once and never one older than the last used, so when the
 //      best sample's time is not after the last used time t_p, the peer offset stays as it was;
-//    - spike: if |θ_0 − θ_p| > SGATE · ψ_prev and t_0 − t_p < 2 · poll, the sample is held back.
-//      ψ_prev is the jitter *before* this sample: the RFC compares against the jitter it has just
-//      recomputed with the spike inside, and with the spike as θ_0 that jitter is ≈ the spike's own
-//      size, so the gate could never close. A spike that persists past two poll intervals is a
-//      real change and gets through.
+//    - spike: if ε_prev < MAXDIST, |θ_0 − θ_p| > SGATE · ψ_prev and now − t_p < 2 · poll, the
+//      sample is held back. The first condition is ntpd's: the jitter of a register holding fewer
+//      than ~4 samples (ε ≥ MAXDIST) is no yardstick, so the gate waits until there is one. Two
+//      changes from the RFC, which tests |θ_0 − θ_p| > SGATE · ψ and t_0 − t_p < 2 · poll:
+//      ψ_prev is the jitter *before* this sample — the RFC compares against the jitter it has just
+//      recomputed with the spike inside, and with the spike as θ_0 that jitter is about the spike's
+//      own size, so the gate could never close; and the window runs to `now` — t_0 is the held-back
+//      sample's own arrival time, which does not move, so the RFC's window never opens while that
+//      sample stays the best one and the source would freeze for up to 8 polls. Here no sample is
+//      held back for more than two poll intervals: a jump that is still the best estimate then is
+//      a real change and gets through; one displaced by a better (lower-delay) sample never does.
 //    The register keeps held-back samples either way; only the published θ, δ, t wait.
 //    ε and ψ describe the register and are published on every call (so missed polls raise ε and
-//    push an unreachable source out of selection), except that a spike does not publish its ψ.
+//    push an unreachable source out of selection), except that a spike does not publish its ψ
+//    (the gate's threshold stays the jitter of the samples that were used).
 //
 // Cost: O(1) — at most 8 stages, an insertion sort of 8 indices (≤ 28 compares).
 
@@ -136,7 +143,7 @@ export function filterAdd(src: usize, offset: f64, delay: f64, disp: f64, time: 
   if (d > t.maxDispersion) d = t.maxDispersion;
   shiftIn(src, offset, delay, d, time);
   store<u32>(src, load<u32>(src, SRC_SAMPLES) + 1, SRC_SAMPLES);
-  return evaluate(src, poll, t, order);
+  return evaluate(src, now, poll, t, order);
 }
 
 /** A poll went unanswered: shift in the dummy tuple and re-evaluate (RFC 5905 §10, §13 poll()). */
@@ -147,11 +154,11 @@ export function filterExpire(src: usize, now: f64, poll: f64, t: Tunables, order
   }
   age(src, now, t);
   shiftIn(src, 0.0, Infinity, t.maxDispersion, 0.0);
-  return evaluate(src, poll, t, order);
+  return evaluate(src, now, poll, t, order);
 }
 
 /** Steps 2–5. `order` is 8 bytes of scratch for the sorted stage indices. */
-function evaluate(src: usize, poll: f64, t: Tunables, order: usize): i32 {
+function evaluate(src: usize, now: f64, poll: f64, t: Tunables, order: usize): i32 {
   // Ring order from newest to oldest, so that the stable insertion sort puts the newer of two
   // equal delays first. Invalid stages sort last (key +∞).
   const newest = <i32>load<u32>(src, SRC_NEXT) + NSTAGE - 1;
@@ -171,6 +178,7 @@ function evaluate(src: usize, poll: f64, t: Tunables, order: usize): i32 {
     store<u8>(order + <usize>j, <u8>idx);
   }
   store<u32>(src, <u32>valid, SRC_VALID);
+  const previousDispersion = load<f64>(src, SRC_DISP);
 
   // Peer dispersion over all 8 stages (weights 1/2, 1/4, …, 1/256).
   let dispersion = 0.0;
@@ -202,7 +210,8 @@ function evaluate(src: usize, poll: f64, t: Tunables, order: usize): i32 {
       return FILTER_STALE;
     }
     const previousJitter = load<f64>(src, SRC_JITTER);
-    if (Math.abs(theta0 - load<f64>(src, SRC_OFFSET)) > t.spikeGate * previousJitter && bestTime - lastTime < 2.0 * poll) {
+    if (previousDispersion < t.maxDistance && Math.abs(theta0 - load<f64>(src, SRC_OFFSET)) > t.spikeGate * previousJitter
+      && now - lastTime < 2.0 * poll) {
       store<u32>(src, load<u32>(src, SRC_SPIKES) + 1, SRC_SPIKES);
       return FILTER_SPIKE;
     }
