@@ -76,6 +76,8 @@ export interface ListenerStats {
   sent: number;
   sendErrors: number;
   sendQueueFull: number;
+  /** Asynchronous socket errors (reported by the socket, not tied to one send). */
+  socketErrors: number;
 }
 
 /** Requests answered with time, KoD, or dropped: the three-way split of `received`. */
@@ -175,7 +177,14 @@ export class NtpServer {
 
   /** Counter totals per listen address (tests, the summary line, the management output). */
   stats(): ListenerStats[] {
-    return this.listeners.map((l) => ({ listenAddress: l.socket.listenAddress, kernel: l.spec.kernel.counters(), sent: l.sent, sendErrors: l.sendErrors, sendQueueFull: l.sendQueueFull }));
+    return this.listeners.map((l) => ({
+      listenAddress: l.socket.listenAddress,
+      kernel: l.spec.kernel.counters(),
+      sent: l.sent,
+      sendErrors: l.sendErrors,
+      sendQueueFull: l.sendQueueFull,
+      socketErrors: l.socketErrors,
+    }));
   }
 
   /** One info line per listener with what happened since the previous line. */
@@ -192,7 +201,7 @@ export class NtpServer {
           answered: answered - prev.answered,
           kod: kod - prev.kod,
           dropped: dropped - prev.dropped,
-          totals: { ...s.kernel, sent: s.sent, sendErrors: s.sendErrors, sendQueueFull: s.sendQueueFull },
+          totals: { ...s.kernel, sent: s.sent, sendErrors: s.sendErrors, sendQueueFull: s.sendQueueFull, socketErrors: s.socketErrors },
         },
         final ? "server totals at shutdown" : "server summary",
       );
@@ -228,5 +237,6 @@ export class NtpServer {
     m.collector("ntp_server_sent_packets_total", "Responses handed to the kernel.", "counter", per((s) => s.sent));
     m.collector("ntp_server_response_send_errors_total", "Responses the socket refused to send.", "counter", per((s) => s.sendErrors));
     m.collector("ntp_server_send_queue_full_total", "Responses dropped because too many sends were pending.", "counter", per((s) => s.sendQueueFull));
+    m.collector("ntp_server_socket_errors_total", "Errors the socket reported outside a send.", "counter", per((s) => s.socketErrors));
   }
 }
