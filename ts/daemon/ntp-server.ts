@@ -76,8 +76,8 @@ export interface ListenerStats {
   sent: number;
   sendErrors: number;
   sendQueueFull: number;
-  /** Asynchronous socket errors (reported by the socket, not tied to one send). */
-  socketErrors: number;
+  /** Asynchronous socket errors (reported by the socket, not tied to one send); engines without them omit it. */
+  socketErrors?: number;
 }
 
 /** Requests answered with time, KoD, or dropped: the three-way split of `received`. */
@@ -237,6 +237,6 @@ export class NtpServer {
     m.collector("ntp_server_sent_packets_total", "Responses handed to the kernel.", "counter", per((s) => s.sent));
     m.collector("ntp_server_response_send_errors_total", "Responses the socket refused to send.", "counter", per((s) => s.sendErrors));
     m.collector("ntp_server_send_queue_full_total", "Responses dropped because too many sends were pending.", "counter", per((s) => s.sendQueueFull));
-    m.collector("ntp_server_socket_errors_total", "Errors the socket reported outside a send.", "counter", per((s) => s.socketErrors));
+    m.collector("ntp_server_socket_errors_total", "Errors the socket reported outside a send.", "counter", per((s) => s.socketErrors ?? 0));
   }
 }
