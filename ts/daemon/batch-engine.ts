@@ -1,0 +1,370 @@
+// The batch engine, main-thread side: per [[server]] listener, N worker threads (batch-worker.ts),
+// each owning one SO_REUSEPORT socket on the listen address and one WASM request kernel.
+//
+// Same shape as the node:dgram engine (ntp-server.ts NtpServer): listen(specs) → addresses,
+// setSystemState(state), stats() (ListenerStats), logSummary(), close(); and, when given a metrics
+// registry, the same ntp_server_* metric families. The daemon picks one engine per [[server]].
+//
+// What the main thread does, and why that way:
+//  - compiles the WASM module once and posts the Module to every worker (instantiation is cheap);
+//  - hands state to workers through shared memory (shared-state.ts): the system state as a
+//    seqlock-versioned record, the stop flag; workers never wait for the main thread;
+//  - sums counters: each worker publishes its own block; the main thread adds the blocks of the
+//    live workers to what dead ones left behind, so totals never go backwards across a restart;
+//  - supervises: a worker that exits without being asked to (a crash, an uncaught exception) is
+//    counted, its socket is closed if it left it open (fds belong to the process), and it is
+//    restarted after a backoff (RESTART_INITIAL_MS doubling up to RESTART_MAX_MS; reset after it
+//    has run RESTART_RESET_MS), so a worker that dies at once cannot spin;
+//  - stops: close() raises the stop flag; each worker answers what is already queued on its socket
+//    (bounded), publishes its counters, closes its socket and exits; a worker that has not exited
+//    after STOP_TIMEOUT_MS is terminated.
+//
+// Rate limiting and the interleaved table are per worker: with one worker the behaviour is exactly
+// the dgram engine's. With several, the kernel's SO_REUSEPORT hash (source address AND port) can
+// spread one client's requests over workers when it changes its source port, so its effective
+// limit is up to N × the configured one; a client keeping its port stays on one worker.
+import { Worker } from "node:worker_threads";
+import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import koffi from "koffi";
+import type { Logger } from "../observe/logger.js";
+import { RateLimitedWarnings } from "../observe/logger.js";
+import type { MetricsRegistry, Sample } from "../observe/metrics.js";
+import { COUNTERS, OUTCOMES, referenceIdValue, type CounterName, type ServerPolicyOptions, type ServerSystemState } from "../protocol/server-policy.js";
+import { compileOnce, packageRoot } from "./load-core.js";
+import { splitOutcomes, type ListenerStats } from "./ntp-server.js";
+import { formatListenAddress } from "./server-transport.js";
+import { COMMAND_CRASH, SharedServerState, WORKER_COUNTERS, mergeCounters, type WorkerCounterName } from "./shared-state.js";
+import type { WorkerMessage, WorkerSetup } from "./batch-worker.js";
+
+const RESTART_INITIAL_MS = 100;
+const RESTART_MAX_MS = 10_000;
+const RESTART_RESET_MS = 30_000;
+const STOP_TIMEOUT_MS = 3_000;
+
+export interface BatchListenerSpec {
+  address: string;
+  port: number;
+  /** The [[server]] entry's policy (request-kernel.ts policyOptionsFor); batch size is the engine's. */
+  policy: ServerPolicyOptions;
+  /** Worker threads for this listener; 0 or absent = the engine default. */
+  workers?: number;
+}
+
+export interface BatchServerOptions {
+  logger: Logger;
+  /** Registers the ntp_server_* families (as NtpServer does) plus the engine's own. */
+  metrics?: MetricsRegistry;
+  /** Seconds between info-level counter summaries (0: none). Default 60. */
+  summaryIntervalSeconds?: number;
+  /** Default workers per listener (default: one per CPU core). */
+  workers?: number;
+  /** Datagrams per recvmmsg/sendmmsg and per kernel call (default 64). */
+  batchSize?: number;
+  /** Longest a worker sleeps waiting for traffic; bounds how late it sees a stop (default 50 ms). */
+  idleWaitMs?: number;
+  receiveBufferBytes?: number;
+  sendBufferBytes?: number;
+  /** Restart backoff (ms): first delay and cap. */
+  restartInitialMs?: number;
+  restartMaxMs?: number;
+}
+
+/** The engine's view of one listener, beyond ListenerStats. */
+export interface BatchListenerStats {
+  listenAddress: string;
+  workers: number;
+  running: number;
+  restarts: number;
+  counters: Record<WorkerCounterName, number>;
+}
+
+interface WorkerSlot {
+  index: number;
+  worker: Worker | undefined;
+  running: boolean;
+  restarts: number;
+  failuresInARow: number;
+  startedAt: number;
+  /** Counters left by this slot's dead workers. */
+  retired: Float64Array;
+  timer: NodeJS.Timeout | undefined;
+  exited: Promise<void>;
+}
+
+interface Listener {
+  spec: BatchListenerSpec;
+  port: number;
+  listenAddress: string;
+  shared: SharedServerState;
+  slots: WorkerSlot[];
+}
+
+let closeFd: ((fd: number) => number) | undefined;
+/** Closes a socket a dead worker left open (its fd is still the process's). */
+function closeLeftoverFd(fd: number): void {
+  closeFd ??= koffi.load("libc.so.6").func("int close(int)") as (fd: number) => number;
+  closeFd(fd);
+}
+
+/** The compiled worker script: next to this file when running from dist/, else dist/ under the package root. */
+function workerScript(): string {
+  const sibling = fileURLToPath(new URL("./batch-worker.js", import.meta.url));
+  if (existsSync(sibling)) return sibling;
+  const built = join(packageRoot(), "dist", "ts", "daemon", "batch-worker.js");
+  if (existsSync(built)) return built;
+  throw new Error(`batch engine: worker script not found (${sibling}); run \`npm run build\``);
+}
+
+export class BatchServer {
+  private readonly listeners: Listener[] = [];
+  private readonly warnings: RateLimitedWarnings;
+  private system: ServerSystemState | undefined;
+  private summaryTimer: NodeJS.Timeout | undefined;
+  private lastSummary = new Map<string, { received: number; answered: number; kod: number; dropped: number }>();
+  private closing = false;
+  private closed: Promise<void> | undefined;
+  private readonly batchSize: number;
+  private readonly idleWaitMs: number;
+
+  constructor(private readonly o: BatchServerOptions) {
+    this.warnings = new RateLimitedWarnings(o.logger);
+    this.batchSize = o.batchSize ?? 64;
+    this.idleWaitMs = o.idleWaitMs ?? 50;
+    if (o.metrics) this.registerMetrics(o.metrics);
+  }
+
+  /** Starts every listener's workers (all or nothing: on failure everything started is stopped). */
+  async listen(specs: BatchListenerSpec[]): Promise<string[]> {
+    const module = await compileOnce();
+    try {
+      for (const spec of specs) this.listeners.push(await this.startListener(spec, module));
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    const interval = this.o.summaryIntervalSeconds ?? 60;
+    if (interval > 0) {
+      this.summaryTimer = setInterval(() => this.logSummary(), interval * 1000);
+      this.summaryTimer.unref();
+    }
+    return this.listenAddresses;
+  }
+
+  get listenAddresses(): string[] {
+    return this.listeners.map((l) => l.listenAddress);
+  }
+
+  /** Publishes the server clock's state to every worker (applied before each one's next batch). */
+  setSystemState(state: ServerSystemState): void {
+    const id = referenceIdValue(state.referenceId);
+    this.system = state;
+    for (const l of this.listeners) l.shared.writeSystemState(state, id);
+  }
+
+  private async startListener(spec: BatchListenerSpec, module: WebAssembly.Module): Promise<Listener> {
+    const n = spec.workers && spec.workers > 0 ? spec.workers : this.o.workers && this.o.workers > 0 ? this.o.workers : availableParallelism();
+    const shared = SharedServerState.create(n);
+    if (this.system) shared.writeSystemState(this.system, referenceIdValue(this.system.referenceId));
+    const listener: Listener = { spec, port: spec.port, listenAddress: formatListenAddress(spec.address, spec.port), shared, slots: [] };
+    for (let i = 0; i < n; i++) {
+      listener.slots.push({ index: i, worker: undefined, running: false, restarts: 0, failuresInARow: 0, startedAt: 0, retired: new Float64Array(WORKER_COUNTERS.length), timer: undefined, exited: Promise.resolve() });
+    }
+    const stopStarted = async () => {
+      shared.requestStop();
+      await Promise.all(listener.slots.map((s) => this.stopSlot(s)));
+    };
+    try {
+      // Worker 0 first: with port 0 it learns the port the others then share.
+      listener.port = await this.startWorker(listener, listener.slots[0]!, module);
+      listener.listenAddress = formatListenAddress(spec.address, listener.port);
+      await Promise.all(listener.slots.slice(1).map((s) => this.startWorker(listener, s, module)));
+    } catch (err) {
+      await stopStarted();
+      throw err;
+    }
+    return listener;
+  }
+
+  /** Starts a worker in `slot`; resolves with its bound port once it is serving. */
+  private startWorker(l: Listener, slot: WorkerSlot, module: WebAssembly.Module): Promise<number> {
+    l.shared.resetWorker(slot.index);
+    const setup: WorkerSetup = {
+      kind: "tock-batch-worker",
+      module,
+      shared: l.shared.buffer,
+      index: slot.index,
+      address: l.spec.address,
+      port: l.port,
+      policy: l.spec.policy,
+      batchSize: this.batchSize,
+      idleWaitMs: this.idleWaitMs,
+      receiveBufferBytes: this.o.receiveBufferBytes ?? 4 << 20,
+      sendBufferBytes: this.o.sendBufferBytes ?? 4 << 20,
+    };
+    const worker = new Worker(workerScript(), { workerData: setup });
+    slot.worker = worker;
+    slot.startedAt = Date.now();
+    let resolveExit!: () => void;
+    slot.exited = new Promise((r) => (resolveExit = r));
+    return new Promise<number>((resolve, reject) => {
+      let ready = false;
+      worker.on("message", (m: WorkerMessage) => {
+        if (m.type === "ready") {
+          ready = true;
+          slot.running = true;
+          resolve(m.port);
+        } else if (m.type === "failed") {
+          const err = Object.assign(new Error(`${formatListenAddress(l.spec.address, l.port)}: ${m.message}`), m.code ? { code: m.code } : {});
+          if (!ready) reject(err);
+          else this.warnings.warn(`batch-worker-failed ${l.listenAddress}`, "batch worker could not start", { err: err.message });
+        }
+      });
+      worker.on("error", (err) => {
+        this.warnings.warn(`batch-worker-error ${l.listenAddress}`, "batch worker died", { worker: slot.index, err: err.message });
+        if (!ready) reject(err);
+      });
+      worker.on("exit", (code) => {
+        slot.running = false;
+        slot.worker = undefined;
+        // Whatever it published last (it publishes on the way out, even when crashing) is kept.
+        mergeCounters(slot.retired, l.shared.readCounters(slot.index));
+        const fd = l.shared.socketFd(slot.index);
+        if (fd >= 0) closeLeftoverFd(fd);
+        l.shared.resetWorker(slot.index);
+        resolveExit();
+        if (!ready) reject(new Error(`${l.listenAddress}: batch worker exited during start-up (code ${code})`));
+        else if (!this.closing && !l.shared.stopRequested()) this.scheduleRestart(l, slot, module, code);
+      });
+    });
+  }
+
+  private scheduleRestart(l: Listener, slot: WorkerSlot, module: WebAssembly.Module, code: number): void {
+    slot.restarts++;
+    if (Date.now() - slot.startedAt >= RESTART_RESET_MS) slot.failuresInARow = 0;
+    const initial = this.o.restartInitialMs ?? RESTART_INITIAL_MS;
+    const delay = Math.min(this.o.restartMaxMs ?? RESTART_MAX_MS, initial * 2 ** slot.failuresInARow);
+    slot.failuresInARow++;
+    this.o.logger.warn({ listen: l.listenAddress, worker: slot.index, code, restarts: slot.restarts, delayMs: delay }, "batch worker exited unexpectedly; restarting");
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined;
+      if (this.closing) return;
+      this.startWorker(l, slot, module).catch(async (err: unknown) => {
+        this.warnings.warn(`batch-worker-restart ${l.listenAddress}`, "batch worker restart failed", { err: err instanceof Error ? err.message : String(err) });
+        await slot.exited;
+        if (!this.closing) this.scheduleRestart(l, slot, module, -1);
+      });
+    }, delay);
+  }
+
+  /** Waits for a slot's worker to exit after the stop flag went up; terminates it after STOP_TIMEOUT_MS. */
+  private async stopSlot(slot: WorkerSlot): Promise<void> {
+    clearTimeout(slot.timer);
+    slot.timer = undefined;
+    const w = slot.worker;
+    if (w === undefined) return;
+    const timeout = setTimeout(() => void w.terminate(), STOP_TIMEOUT_MS);
+    await slot.exited;
+    clearTimeout(timeout);
+  }
+
+  /** Test hook: makes worker `worker` of listener `listener` throw from its loop, as a bug would. */
+  crashWorker(listener: number, worker: number): void {
+    this.listeners[listener]!.shared.setCommand(worker, COMMAND_CRASH);
+  }
+
+  /** Per listener: every counter summed over live workers and the ones that died before them. */
+  engineStats(): BatchListenerStats[] {
+    return this.listeners.map((l) => {
+      const total = new Float64Array(WORKER_COUNTERS.length);
+      const live = new Float64Array(WORKER_COUNTERS.length);
+      for (const s of l.slots) {
+        mergeCounters(total, s.retired);
+        if (s.running) mergeCounters(total, l.shared.readCounters(s.index, live));
+      }
+      const counters = {} as Record<WorkerCounterName, number>;
+      WORKER_COUNTERS.forEach((name, i) => (counters[name] = total[i]!));
+      return {
+        listenAddress: l.listenAddress,
+        workers: l.slots.length,
+        running: l.slots.filter((s) => s.running).length,
+        restarts: l.slots.reduce((n, s) => n + s.restarts, 0),
+        counters,
+      };
+    });
+  }
+
+  /** The dgram engine's shape (ntp-server.ts ListenerStats), for the daemon, summaries and tests. */
+  stats(): ListenerStats[] {
+    return this.engineStats().map((e) => {
+      const kernel = {} as Record<CounterName, number>;
+      for (const name of COUNTERS) kernel[name] = e.counters[name];
+      return { listenAddress: e.listenAddress, kernel, sent: e.counters.sent, sendErrors: e.counters.send_errors, sendQueueFull: e.counters.send_would_block };
+    });
+  }
+
+  /** One info line per listener with what happened since the previous line. */
+  logSummary(final = false): void {
+    for (const e of this.engineStats()) {
+      const c = e.counters;
+      const { answered, kod, dropped } = splitOutcomes(c);
+      const prev = this.lastSummary.get(e.listenAddress) ?? { received: 0, answered: 0, kod: 0, dropped: 0 };
+      this.lastSummary.set(e.listenAddress, { received: c.received, answered, kod, dropped });
+      this.o.logger.info(
+        {
+          listen: e.listenAddress,
+          engine: "batch",
+          workers: e.workers,
+          running: e.running,
+          restarts: e.restarts,
+          received: c.received - prev.received,
+          answered: answered - prev.answered,
+          kod: kod - prev.kod,
+          dropped: dropped - prev.dropped,
+          totals: c,
+        },
+        final ? "server totals at shutdown" : "server summary",
+      );
+    }
+    this.warnings.flush();
+  }
+
+  /** Stops every worker (each drains what is queued on its socket first). Idempotent. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.closing = true;
+      clearInterval(this.summaryTimer);
+      for (const l of this.listeners) l.shared.requestStop();
+      await Promise.all(this.listeners.flatMap((l) => l.slots.map((s) => this.stopSlot(s))));
+    })();
+    return this.closed;
+  }
+
+  private registerMetrics(m: MetricsRegistry): void {
+    const per = (read: (s: BatchListenerStats) => number) => (): Sample[] =>
+      this.engineStats().map((s) => ({ labels: { listen_address: s.listenAddress }, value: read(s) }));
+    m.collector("ntp_server_received_packets_total", "Datagrams received by the NTP server.", "counter", per((s) => s.counters.received));
+    m.collector("ntp_server_accepted_packets_total", "Requests answered with time (basic and interleaved).", "counter", per((s) => s.counters.answered_basic + s.counters.answered_interleaved));
+    m.collector("ntp_server_interleaved_packets_total", "Requests answered in interleaved mode (RFC 9769).", "counter", per((s) => s.counters.answered_interleaved));
+    m.collector("ntp_server_kod_packets_total", "Kiss-o'-Death responses sent, by code.", "counter", () =>
+      this.engineStats().flatMap((s) => [
+        { labels: { listen_address: s.listenAddress, code: "RATE" }, value: s.counters.kod_rate },
+        { labels: { listen_address: s.listenAddress, code: "DENY" }, value: s.counters.kod_deny },
+      ]),
+    );
+    m.collector("ntp_server_dropped_packets_total", "Datagrams dropped without an answer, by reason.", "counter", () =>
+      this.engineStats().flatMap((s) =>
+        OUTCOMES.filter((o) => o.startsWith("dropped_")).map((o) => ({ labels: { listen_address: s.listenAddress, reason: o.slice(8) }, value: s.counters[o] })),
+      ),
+    );
+    m.collector("ntp_server_sent_packets_total", "Responses handed to the kernel.", "counter", per((s) => s.counters.sent));
+    m.collector("ntp_server_response_send_errors_total", "Responses the socket refused to send.", "counter", per((s) => s.counters.send_errors));
+    m.collector("ntp_server_send_queue_full_total", "Responses dropped because the socket's send buffer was full.", "counter", per((s) => s.counters.send_would_block));
+    m.collector("ntp_server_worker_restarts_total", "Batch engine workers that died and were restarted.", "counter", per((s) => s.restarts));
+    m.collector("ntp_server_workers", "Batch engine workers currently serving.", "gauge", per((s) => s.running));
+    m.collector("ntp_server_kernel_rx_timestamps_total", "Requests stamped with the kernel's receive time (SO_TIMESTAMPNS).", "counter", per((s) => s.counters.rx_kernel_timestamps));
+    m.collector("ntp_server_batches_total", "Batches handled (one recvmmsg, one WASM call, one sendmmsg each).", "counter", per((s) => s.counters.batches));
+  }
+}

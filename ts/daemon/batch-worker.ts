@@ -1,0 +1,294 @@
+// One worker of the batch engine: owns ONE UDP socket (SO_REUSEPORT, SO_TIMESTAMPNS) and one WASM
+// request kernel, and loops:
+//
+//   recvmmsg (non-blocking, straight into the kernel's request slots, kernel receive timestamps)
+//     └─ nothing waiting → poll(socket, idle-wait-ms): sleeps, never spins; bounded, so a stop
+//        request is seen within idle-wait-ms
+//   now ← clock_gettime(CLOCK_REALTIME)         userspace reading after receipt = transmit time T3
+//   apply the system state if its version moved (one Atomics.load per batch; shared-state.ts)
+//   server_handle_batch(n, now)                 ONE WASM call: validate, policy, build every response
+//   sendmmsg (straight from the response slots)
+//   sent ← clock_gettime; hand it to the interleaved table for the responses that asked (RFC 9769)
+//
+// Transmit timestamp bound: T3 in a response is `now`, read before the kernel call, so it precedes
+// the real transmission by the kernel call for the batch plus the sendmmsg up to that datagram:
+// measured per batch as `tx_lead_ns` (Σ and max in the counters). Interleaved clients get `sent`,
+// read after sendmmsg returned, instead.
+//
+// The loop never returns to the event loop (that would cost a macrotask per batch); everything it
+// needs from the main thread comes through shared memory (stop flag, system state, a command word),
+// and its counters go back the same way, every PUBLISH_MS and when it stops.
+//
+// Run as a worker: the main thread (batch-engine.ts) starts this file with workerData of type
+// WorkerSetup. BatchLoop is exported so tests can drive the same loop in-thread.
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { performance } from "node:perf_hooks";
+import { instantiateCore } from "../core/index.js";
+import type { WasmInstance } from "../core/instance.js";
+import { createServerKernel, type ServerKernel } from "../core/server.js";
+import { COUNTERS, type ServerPolicyOptions } from "../protocol/server-policy.js";
+import { BatchSocketIo, type SendResult, type SlotLayout } from "./batch-io.js";
+import { LinuxUdpSocket } from "./linux-udp.js";
+import { COMMAND_CRASH, ENGINE_COUNTERS, SharedServerState, WORKER_COUNTERS, WORKER_COUNTER_INDEX as C } from "./shared-state.js";
+
+/** How often a busy worker publishes its counters (ms); an idle one publishes after each wait. */
+const PUBLISH_MS = 20;
+/** On stop: batches still read from the socket and answered before closing it (bounded drain). */
+const DRAIN_MAX_BATCHES = 64;
+
+/** What the main thread sends a worker (structured-cloned; the Module is shared, not copied). */
+export interface WorkerSetup {
+  kind: "tock-batch-worker";
+  module: WebAssembly.Module;
+  shared: SharedArrayBuffer;
+  index: number;
+  address: string;
+  port: number;
+  policy: ServerPolicyOptions;
+  batchSize: number;
+  idleWaitMs: number;
+  receiveBufferBytes: number;
+  sendBufferBytes: number;
+}
+
+export type WorkerMessage =
+  | { type: "ready"; port: number; fd: number }
+  | { type: "failed"; message: string; code?: string }
+  | { type: "stopped" };
+
+/** Test hook: replaces the clock readings (so two engines can be fed identical timestamps) and sees
+ *  every batch. Never set in production. */
+export interface BatchLoopTestHooks {
+  /** Receive time of the seq-th request (0, 1, …) instead of the kernel's. */
+  receiveTime(seq: number): bigint;
+  /** `now` for the b-th batch (0, 1, …) whose last request is the lastSeq-th, and the transmit time
+   *  reported after sending it. */
+  now(batch: number, lastSeq: number): bigint;
+  sentAt(batch: number): bigint;
+  onBatch?(batch: number, count: number, kernel: ServerKernel, io: BatchSocketIo): void;
+}
+
+/** Where the kernel's slots are (façade offsets + server_layout constants). */
+export function slotLayout(wasm: WasmInstance, kernel: ServerKernel): SlotLayout {
+  const x = wasm.exports as unknown as { memory: WebAssembly.Memory; server_layout(id: number): number };
+  const id = (n: number) => x.server_layout(n) >>> 0;
+  const reqPacket = id(5);
+  const repPacket = id(11);
+  const requestBase = kernel.requestPacketOffset(0) - reqPacket;
+  const responseBase = kernel.responseOffset(0) - repPacket;
+  return {
+    memory: x.memory,
+    slots: kernel.slots,
+    capacity: kernel.capacity,
+    requestBase,
+    requestStride: kernel.slots > 1 ? kernel.requestPacketOffset(1) - kernel.requestPacketOffset(0) : 0,
+    responseBase,
+    responseStride: kernel.slots > 1 ? kernel.responseOffset(1) - kernel.responseOffset(0) : 0,
+    reqLength: id(0),
+    reqFamily: id(1),
+    reqPort: id(2),
+    reqAddress: id(3),
+    reqRxTime: id(4),
+    reqPacket,
+    repLength: id(6),
+    repFlags: id(8),
+    repTxActual: id(10),
+    repPacket,
+    repFlagSaved: id(12),
+  };
+}
+
+export interface BatchLoopOptions {
+  kernel: ServerKernel;
+  io: BatchSocketIo;
+  shared: SharedServerState;
+  index: number;
+  idleWaitMs: number;
+  test?: BatchLoopTestHooks;
+}
+
+const TWO_32 = 4294967296;
+const NS_PER_FRACTION = 1e9 / TWO_32;
+
+export class BatchLoop {
+  /** Counters in WORKER_COUNTERS order; the kernel's part is refreshed before each publish. */
+  readonly counters = new Float64Array(WORKER_COUNTERS.length);
+  private readonly k: ServerKernel;
+  private readonly io: BatchSocketIo;
+  private readonly missing: Uint8Array;
+  private readonly now = new Uint32Array(2);
+  private readonly sent = new Uint32Array(2);
+  private readonly rx = new Uint32Array(2);
+  private readonly result: SendResult = { queued: 0, sent: 0, wouldBlock: 0, errors: 0, anySaved: false };
+  private systemVersion = 0;
+  private lastPublish = 0;
+  private batches = 0;
+  private requests = 0;
+
+  constructor(private readonly o: BatchLoopOptions) {
+    this.k = o.kernel;
+    this.io = o.io;
+    this.missing = new Uint8Array(o.io.slots);
+  }
+
+  /** Serves until the main thread asks to stop, then drains what is queued (bounded). */
+  run(): void {
+    while (!this.o.shared.stopRequested()) this.step(this.o.idleWaitMs);
+    for (let i = 0; i < DRAIN_MAX_BATCHES && this.step(0) > 0; i++);
+    this.publish();
+  }
+
+  /**
+   * One batch: receive, handle, send. Returns the number of requests handled; 0 after waiting up
+   * to `waitMs` for traffic that did not come (or came: the next step reads it).
+   */
+  step(waitMs: number): number {
+    const o = this.o;
+    if (o.shared.command(o.index) === COMMAND_CRASH) throw new Error(`batch worker ${o.index}: crash requested (test hook)`);
+    const got = this.io.receive(this.missing);
+    if (got === 0) {
+      if (waitMs > 0 && !this.io.waitReadable(waitMs)) this.counters[C.idle_waits]!++;
+      this.maybePublish(true);
+      return 0;
+    }
+    const c = this.counters;
+    const now = this.now;
+    const test = o.test;
+    if (test === undefined) this.io.readRealtime(now);
+    else setTimestamp(now, test.now(this.batches, this.requests + got - 1));
+
+    // Receive timestamps: kernel ones checked against the userspace reading taken after receipt.
+    let lagTotal = 0;
+    let lagMax = c[C.rx_lag_ns_max]!;
+    for (let i = 0; i < got; i++) {
+      if (test !== undefined) {
+        setTimestamp(this.rx, test.receiveTime(this.requests + i));
+        this.io.setReceiveTime(i, this.rx[0]!, this.rx[1]!);
+        continue;
+      }
+      if (this.missing[i] !== 0) {
+        c[C.rx_timestamp_missing]!++;
+        this.io.setReceiveTime(i, now[0]!, now[1]!);
+        continue;
+      }
+      c[C.rx_kernel_timestamps]!++;
+      this.io.receiveTime(i, this.rx);
+      const lag = ((now[0]! - this.rx[0]!) | 0) * 1e9 + (now[1]! - this.rx[1]!) * NS_PER_FRACTION;
+      if (lag < 0) c[C.rx_after_userspace]!++;
+      else {
+        lagTotal += lag;
+        if (lag > lagMax) lagMax = lag;
+      }
+    }
+    c[C.rx_lag_ns_total]! += Math.round(lagTotal);
+    c[C.rx_lag_ns_max] = Math.round(lagMax);
+
+    const version = o.shared.systemVersion();
+    if (version !== this.systemVersion && (version & 1) === 0) {
+      const snapshot = o.shared.readSystemState();
+      if (snapshot !== undefined) {
+        this.k.setSystemState(snapshot.state);
+        this.systemVersion = snapshot.version;
+      }
+    }
+
+    this.k.handleBatch(got, now[0]!, now[1]!);
+    const r = this.io.send(got, this.result);
+    if (test === undefined) this.io.readRealtime(this.sent);
+    else setTimestamp(this.sent, test.sentAt(this.batches));
+    if (r.anySaved) {
+      this.io.setTransmitActual(got, this.sent[0]!, this.sent[1]!);
+      this.k.noteTransmits(got);
+    }
+    const lead = ((this.sent[0]! - now[0]!) | 0) * 1e9 + (this.sent[1]! - now[1]!) * NS_PER_FRACTION;
+    if (lead > 0) {
+      c[C.tx_lead_ns_total]! += Math.round(lead);
+      if (lead > c[C.tx_lead_ns_max]!) c[C.tx_lead_ns_max] = Math.round(lead);
+    }
+    c[C.sent]! += r.sent;
+    c[C.send_would_block]! += r.wouldBlock;
+    c[C.send_errors]! += r.errors;
+    test?.onBatch?.(this.batches, got, this.k, this.io);
+    this.batches++;
+    this.requests += got;
+    this.maybePublish(false);
+    return got;
+  }
+
+  private maybePublish(idle: boolean): void {
+    const t = performance.now();
+    if (idle || t - this.lastPublish >= PUBLISH_MS) {
+      this.lastPublish = t;
+      this.publish();
+    }
+  }
+
+  /** Copies the kernel's counters next to the engine's and publishes them to the main thread. */
+  publish(): void {
+    const kernelCounters = this.k.counters();
+    for (let i = 0; i < COUNTERS.length; i++) this.counters[i] = kernelCounters[COUNTERS[i]!];
+    this.o.shared.publishCounters(this.o.index, this.counters);
+  }
+}
+
+function setTimestamp(out: Uint32Array, t: bigint): void {
+  out[0] = Number((t >> 32n) & 0xffffffffn);
+  out[1] = Number(t & 0xffffffffn);
+}
+
+/** Worker entry: set up kernel and socket, report ready (or failed), loop until stopped. */
+async function workerMain(setup: WorkerSetup): Promise<void> {
+  const port = parentPort!;
+  const shared = SharedServerState.attach(setup.shared);
+  let socket: LinuxUdpSocket | undefined;
+  let io: BatchSocketIo | undefined;
+  let loop: BatchLoop;
+  try {
+    const { wasm } = await instantiateCore(setup.module);
+    const kernel = createServerKernel(wasm, { ...setup.policy, batchSize: setup.batchSize });
+    socket = LinuxUdpSocket.open({
+      address: setup.address,
+      port: setup.port,
+      reusePort: true,
+      kernelTimestamps: true,
+      receiveBufferBytes: setup.receiveBufferBytes,
+      sendBufferBytes: setup.sendBufferBytes,
+    });
+    shared.setSocketFd(setup.index, socket.fd);
+    io = new BatchSocketIo(socket, slotLayout(wasm, kernel));
+    loop = new BatchLoop({ kernel, io, shared, index: setup.index, idleWaitMs: setup.idleWaitMs });
+    port.postMessage({ type: "ready", port: socket.localPort(), fd: socket.fd } satisfies WorkerMessage);
+  } catch (err) {
+    io?.free();
+    socket?.close();
+    shared.setSocketFd(setup.index, -1);
+    const e = err as Error & { code?: string; errno?: number };
+    port.postMessage({ type: "failed", message: e.message, ...(e.errno === 98 ? { code: "EADDRINUSE" } : {}) } satisfies WorkerMessage);
+    return;
+  }
+  try {
+    loop.run();
+  } finally {
+    // Also on a crash: publish what was counted, close the socket (fds belong to the process, so a
+    // dead thread's socket would otherwise stay open and keep its share of the traffic).
+    try {
+      loop.publish();
+    } finally {
+      socket.close();
+      shared.setSocketFd(setup.index, -1);
+      io.free();
+    }
+  }
+  port.postMessage({ type: "stopped" } satisfies WorkerMessage);
+}
+
+if (!isMainThread && (workerData as WorkerSetup | undefined)?.kind === "tock-batch-worker") {
+  workerMain(workerData as WorkerSetup).catch((err: unknown) => {
+    // Rethrown outside the promise so the thread dies with an 'error' event the main thread sees.
+    setImmediate(() => {
+      throw err;
+    });
+  });
+}
+
+export { ENGINE_COUNTERS };
