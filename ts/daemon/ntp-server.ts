@@ -19,7 +19,8 @@ import type { NtpTimestamp } from "../core/api.js";
 import type { Clock } from "../clock/clock.js";
 import type { Logger } from "../observe/logger.js";
 import { RateLimitedWarnings } from "../observe/logger.js";
-import type { MetricsRegistry, Sample } from "../observe/metrics.js";
+import type { MetricsRegistry } from "../observe/metrics.js";
+import { registerServerMetrics } from "./server-metrics.js";
 import type { Peer, ServerSocket, ServerTransport } from "./server-transport.js";
 import { OUTCOMES, type CounterName, type ServerSystemState } from "../protocol/server-policy.js";
 import type { ServerConfig } from "../config/index.js";
@@ -93,7 +94,9 @@ export interface NtpServerOptions {
   transport: ServerTransport;
   clock: Clock;
   logger: Logger;
-  metrics: MetricsRegistry;
+  /** Registers the ntp_server_* families over this server's stats. Leave out when several engines
+   *  share one registry: then register once over all of them (registerServerMetrics). */
+  metrics?: MetricsRegistry;
   /** Seconds between the info-level counter summaries (0: none). */
   summaryIntervalSeconds?: number;
 }
@@ -107,7 +110,7 @@ export class NtpServer {
 
   constructor(private readonly o: NtpServerOptions) {
     this.warnings = new RateLimitedWarnings(o.logger);
-    this.registerMetrics();
+    if (o.metrics !== undefined) registerServerMetrics(o.metrics, () => this.stats());
   }
 
   /** Binds every listener (all or nothing: on failure the ones already bound are closed). */
@@ -214,29 +217,5 @@ export class NtpServer {
     this.closed = true;
     clearInterval(this.summaryTimer);
     await Promise.all(this.listeners.map((l) => l.socket.close()));
-  }
-
-  private registerMetrics(): void {
-    const m = this.o.metrics;
-    const per = (read: (s: ReturnType<NtpServer["stats"]>[number]) => number) => (): Sample[] =>
-      this.stats().map((s) => ({ labels: { listen_address: s.listenAddress }, value: read(s) }));
-    m.collector("ntp_server_received_packets_total", "Datagrams received by the NTP server.", "counter", per((s) => s.kernel.received));
-    m.collector("ntp_server_accepted_packets_total", "Requests answered with time (basic and interleaved).", "counter", per((s) => s.kernel.answered_basic + s.kernel.answered_interleaved));
-    m.collector("ntp_server_interleaved_packets_total", "Requests answered in interleaved mode (RFC 9769).", "counter", per((s) => s.kernel.answered_interleaved));
-    m.collector("ntp_server_kod_packets_total", "Kiss-o'-Death responses sent, by code.", "counter", () =>
-      this.stats().flatMap((s) => [
-        { labels: { listen_address: s.listenAddress, code: "RATE" }, value: s.kernel.kod_rate },
-        { labels: { listen_address: s.listenAddress, code: "DENY" }, value: s.kernel.kod_deny },
-      ]),
-    );
-    m.collector("ntp_server_dropped_packets_total", "Datagrams dropped without an answer, by reason.", "counter", () =>
-      this.stats().flatMap((s) =>
-        OUTCOMES.filter((o) => o.startsWith("dropped_")).map((o) => ({ labels: { listen_address: s.listenAddress, reason: o.slice(8) }, value: s.kernel[o] })),
-      ),
-    );
-    m.collector("ntp_server_sent_packets_total", "Responses handed to the kernel.", "counter", per((s) => s.sent));
-    m.collector("ntp_server_response_send_errors_total", "Responses the socket refused to send.", "counter", per((s) => s.sendErrors));
-    m.collector("ntp_server_send_queue_full_total", "Responses dropped because too many sends were pending.", "counter", per((s) => s.sendQueueFull));
-    m.collector("ntp_server_socket_errors_total", "Errors the socket reported outside a send.", "counter", per((s) => s.socketErrors ?? 0));
   }
 }
