@@ -71,8 +71,12 @@ export class SystemClock implements Clock {
 
   /** The current realtime as Unix seconds + nanoseconds. */
   nowUnix(): UnixTime {
-    const mono = process.hrtime.bigint();
-    if (mono - this.sampledAtMonoNs >= RESAMPLE_INTERVAL_NS) this.resample();
+    let mono = process.hrtime.bigint();
+    if (mono - this.sampledAtMonoNs >= RESAMPLE_INTERVAL_NS) {
+      this.resample();
+      // Re-read: a send timestamp must be as late as possible, not a few µs stale by the re-sample.
+      mono = process.hrtime.bigint();
+    }
     return splitNs(mono + this.offsetNs);
   }
 
