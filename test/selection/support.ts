@@ -25,3 +25,19 @@ export function candidate(index: number, extra: Partial<Candidate> = {}): Candid
 export function feed(sel: Selection, index: number, offset: number, delay: number, now: number, count = 8): void {
   for (let k = 0; k < count; k++) sel.addSample(index, { offset, delay, dispersion: 0, time: now }, now);
 }
+
+const DELAY = 0.01;
+
+/**
+ * Makes source `index` a candidate with offset θ and root distance λ at `now` exactly (up to
+ * rounding): feed() gives ε = 0 and ψ = ρ, the path delay is 10 ms, so
+ * λ = max(MINDISP, 0 + 0.01)/2 + Ε_r + 0 + 0 + ρ and Ε_r = λ − 0.005 − ρ. Needs λ > 0.005 + ρ.
+ */
+export function place(sel: Selection, index: number, theta: number, lambda: number, now: number, extra: Partial<Candidate> = {}): Candidate {
+  // (ρ is sel.tunables.precision, which sets ψ here.)
+  const rootDispersion = lambda - DELAY / 2 - sel.tunables.precision;
+  if (!(rootDispersion >= 0)) throw new Error(`λ = ${lambda} is below what place() can express`);
+  sel.resetSource(index);
+  feed(sel, index, theta, DELAY, now);
+  return candidate(index, { rootDispersion, ...extra });
+}
