@@ -13,13 +13,12 @@ import type { NtpTimestamp, TockCore } from "../core/api.js";
 import type { Clock } from "../clock/clock.js";
 import {
   buildClientRequest,
-  formatReferenceId,
   matchResponse,
-  referenceIdHex,
   type ClientSample,
   type ExchangeOutcome,
 } from "../protocol/client-exchange.js";
 import { TransportError, type ClientTransport, type Endpoint } from "../daemon/udp.js";
+import { KOD_MEANINGS, renderResult, where, type QueryResult } from "./query-output.js";
 import { ResolveError, type AddressFamily, type Resolver } from "../daemon/resolver.js";
 
 /** Exit codes: documented in --help and the README; stable for scripts. */
@@ -331,19 +330,7 @@ function describeError(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-// --- results and output --------------------------------------------------------------------------
-
-interface QueryResult {
-  status: "ok" | "timeout" | "dns-failure" | "kod" | "unsynchronised" | "bad-response" | "network-error";
-  exitCode: ExitCodeValue;
-  message?: string;
-  server?: Endpoint;
-  sample?: ClientSample;
-  samplesSent?: number;
-  samplesValid?: number;
-  kod?: string;
-  header?: ClientSample["header"];
-}
+// --- results ------------------------------------------------------------------------------------
 
 function finalFor(attempt: Extract<Attempt, { kind: "kod" | "unsynchronised" }>, server: Endpoint): QueryResult {
   if (attempt.kind === "kod") {
@@ -393,129 +380,9 @@ function failureResult(failures: Attempt[], server: Endpoint | undefined, option
   };
 }
 
-function where(server: Endpoint): string {
-  return `${server.address} port ${server.port}`;
-}
-
-/** RFC 5905 §7.4 (and RFC 8915 §5.7 for NTSN). */
-const KOD_MEANINGS: Record<string, string> = {
-  ACST: "the association belongs to a unicast server",
-  AUTH: "server authentication failed",
-  AUTO: "autokey sequence failed",
-  BCST: "the association belongs to a broadcast server",
-  CRYP: "cryptographic authentication or identification failed",
-  DENY: "access denied by remote server",
-  DROP: "lost peer in symmetric mode",
-  RSTR: "access denied due to local policy",
-  INIT: "the association has not yet synchronized for the first time",
-  MCST: "the association belongs to a dynamically discovered server",
-  NKEY: "no key found",
-  NTSN: "NTS negative acknowledgment (cookie rejected)",
-  RATE: "rate exceeded: the server asks to poll less often",
-  RMOT: "alteration of association from a remote host running ntpdc",
-  STEP: "a step change in system time has occurred",
-};
-
-const LEAP_NAMES = ["none", "insert second", "delete second", "unsynchronised"];
-
 function finish(deps: QueryDeps, options: QueryOptions, result: QueryResult): number {
-  if (options.json) {
-    deps.stdout(`${JSON.stringify(toJson(deps, options, result))}\n`);
-  } else if (result.status === "ok" && result.sample && result.server) {
-    deps.stdout(formatText(deps, result.server, result.sample, result));
-  } else {
-    if (result.header && result.server) deps.stdout(formatHeaderLines(deps, result.server, result.header).join("\n") + "\n");
-    deps.stderr(`tock query: ${result.message ?? result.status}\n`);
-  }
+  const text = renderResult(deps.core, options.host, options.json, result);
+  if (text.stdout !== "") deps.stdout(text.stdout);
+  if (text.stderr !== "") deps.stderr(text.stderr);
   return result.exitCode;
-}
-
-function toJson(deps: QueryDeps, options: QueryOptions, r: QueryResult): Record<string, unknown> {
-  const json: Record<string, unknown> = { status: r.status, exitCode: r.exitCode, host: options.host };
-  if (r.server) Object.assign(json, { address: r.server.address, port: r.server.port, family: r.server.family });
-  if (r.message !== undefined && r.status !== "ok") json.error = r.message;
-  if (r.kod !== undefined) json.kod = r.kod;
-  const h = r.sample?.header ?? r.header;
-  if (r.sample) {
-    Object.assign(json, {
-      offset: r.sample.offset,
-      delay: r.sample.delay,
-      dispersion: r.sample.dispersion,
-      rootDistance: r.sample.rootDistance,
-      samplesSent: r.samplesSent,
-      samplesValid: r.samplesValid,
-    });
-  }
-  if (h) {
-    Object.assign(json, {
-      stratum: h.stratum,
-      referenceId: formatReferenceId(h.referenceId, h.stratum),
-      referenceIdHex: referenceIdHex(h.referenceId),
-      leap: h.leap,
-      leapName: LEAP_NAMES[h.leap] ?? String(h.leap),
-      rootDelay: h.rootDelay,
-      rootDispersion: h.rootDispersion,
-      precision: h.precision,
-      poll: h.poll,
-      version: h.version,
-      referenceTime: isoTime(deps.core, h.referenceTime),
-    });
-  }
-  return json;
-}
-
-function formatText(deps: QueryDeps, server: Endpoint, sample: ClientSample, r: QueryResult): string {
-  const lines = [
-    row("server", where(server)),
-    row("offset", `${signed(sample.offset)} s`),
-    row("delay", `${fixed(sample.delay)} s`),
-    row("dispersion", `${fixed(sample.dispersion)} s`),
-    ...formatHeaderLines(deps, server, sample.header).slice(1),
-    row("root distance", `${fixed(sample.rootDistance)} s`),
-    row("samples", `${r.samplesValid ?? 1} valid of ${r.samplesSent ?? 1} sent, lowest delay kept`),
-  ];
-  return lines.join("\n") + "\n";
-}
-
-function formatHeaderLines(deps: QueryDeps, server: Endpoint, h: ClientSample["header"]): string[] {
-  return [
-    row("server", where(server)),
-    row("stratum", String(h.stratum)),
-    row("reference id", `${formatReferenceId(h.referenceId, h.stratum) || "-"} (0x${referenceIdHex(h.referenceId)})`),
-    row("leap", `${LEAP_NAMES[h.leap] ?? h.leap} (${h.leap})`),
-    row("root delay", `${fixed(h.rootDelay)} s`),
-    row("root dispersion", `${fixed(h.rootDispersion)} s`),
-    row("precision", `2^${h.precision} s (${humanSeconds(2 ** h.precision)})`),
-    row("poll", `2^${h.poll} s (${humanSeconds(2 ** h.poll)})`),
-    row("version", String(h.version)),
-    row("reference time", isoTime(deps.core, h.referenceTime) ?? "never (0)"),
-  ];
-}
-
-function row(label: string, value: string): string {
-  return `${label.padEnd(16)}${value}`;
-}
-
-function fixed(seconds: number): string {
-  return seconds.toFixed(9);
-}
-
-function signed(seconds: number): string {
-  return `${seconds < 0 ? "-" : "+"}${Math.abs(seconds).toFixed(9)}`;
-}
-
-function humanSeconds(s: number): string {
-  if (s >= 1) return `${s} s`;
-  if (s >= 1e-3) return `${(s * 1e3).toPrecision(3)} ms`;
-  if (s >= 1e-6) return `${(s * 1e6).toPrecision(3)} µs`;
-  return `${(s * 1e9).toPrecision(3)} ns`;
-}
-
-/** An NTP timestamp as ISO 8601 UTC with nanoseconds (era chosen near the present), or null for 0. */
-function isoTime(core: TockCore, ts: NtpTimestamp): string | null {
-  if (ts === 0n) return null;
-  const unix = core.ntpToUnix(ts, Math.floor(Date.now() / 1000));
-  const date = new Date(unix.seconds * 1000);
-  if (Number.isNaN(date.getTime())) return null;
-  return `${date.toISOString().slice(0, 19)}.${String(unix.nanos).padStart(9, "0")}Z`;
 }
