@@ -3,7 +3,8 @@
 // measured in the same run on the same inputs.
 //
 //   npx tsc -p tsconfig.json && node dist/bench/aead.js [--ms 300]
-//   (TOCK_WASM=path overrides build/tock.wasm)
+//   TOCK_WASM=path overrides build/tock.wasm; TOCK_WASM=a.wasm,b.wasm measures several builds in
+//   one run (e.g. with and without SIMD: `asc asm/index.ts --target release --enable simd -o ...`).
 //
 // Rows: ops/s where one op = seal + open of one message (open verifies what seal produced).
 //   cookie    AD 48 B, plaintext 100 B (an NTS cookie body under the server's master key)
@@ -56,11 +57,16 @@ function compare(a: () => void, b: () => void): [number, number] {
 const fmt = (x: number) => (x >= 1e6 ? `${(x / 1e6).toFixed(2)}M` : `${(x / 1e3).toFixed(1)}k`).padStart(9);
 
 async function main(): Promise<void> {
-  const path = process.env.TOCK_WASM ?? new URL("../../build/tock.wasm", import.meta.url).pathname;
+  const paths = (process.env.TOCK_WASM ?? new URL("../../build/tock.wasm", import.meta.url).pathname).split(",");
+  console.log(`AEAD bench (ops/s, one op = seal + open; best of 5 alternating slices, ${BUDGET_MS} ms per cell and side; node ${process.version})`);
+  for (const path of paths) await benchModule(path);
+}
+
+async function benchModule(path: string): Promise<void> {
   const wasm = await instantiateWasm(readFileSync(path));
   const aead: Aead = createAead(wasm);
-
-  console.log(`AEAD bench (ops/s, one op = seal + open; best of 5 alternating slices, ${BUDGET_MS} ms per cell and side; node ${process.version})`);
+  console.log("");
+  console.log(`=== ${path}: AES engine ${aead.engine}`);
   console.log("");
   console.log("AES block function, blocks/s");
   console.log(`${"".padEnd(28)}${"WASM".padStart(9)}${"node".padStart(9)}   ratio`);

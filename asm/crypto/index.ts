@@ -18,6 +18,8 @@ import { AES_SCHED_BYTES, aesEncryptBlocks, aesExpandKey, aesWipeScratch } from 
 import { CMAC_CTX_BYTES, cmac, cmacInit } from "./cmac";
 import { AEAD_CTX_BYTES, aeadImportKey, aeadKeyLength, aeadOpen, aeadSeal, aeadWipe } from "./aead";
 
+/** The AES engine compiled in: 1 = vector-permute on WASM SIMD, 0 = bitsliced (no SIMD). */
+export function aes_engine(): i32 { return ASC_FEATURE_SIMD ? 1 : 0; }
 /** Bytes of an AES key schedule (for aes_expand_key). */
 export function aes_sched_bytes(): i32 { return AES_SCHED_BYTES; }
 /** Expands a 16/24/32-byte key; returns the round count, or 0 for a bad length. */

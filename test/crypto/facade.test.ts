@@ -58,6 +58,12 @@ describe("differential: WASM kernels vs node:crypto compositions", () => {
   });
 });
 
+describe("engine", () => {
+  it("reports which constant-time AES engine the module was compiled with", () => {
+    expect(["simd-vperm", "bitsliced"]).toContain(aead.engine);
+  });
+});
+
 describe("keyed contexts", () => {
   it("seal/open through importKey equal the one-shot forms, and dispose wipes the slot", () => {
     for (const alg of [...SIVS, ...GCM_SIVS]) {

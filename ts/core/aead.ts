@@ -26,6 +26,7 @@ interface CryptoExports {
   aead_wipe(ctx: number): void;
   aead_seal(ctx: number, nonce: number, nonceLen: number, descs: number, count: number, pt: number, ptLen: number, out: number): number;
   aead_open(ctx: number, nonce: number, nonceLen: number, descs: number, count: number, ct: number, ctLen: number, out: number): number;
+  aes_engine(): number;
   aes_sched_bytes(): number;
   aes_expand_key(key: number, keyLen: number, sched: number): number;
   aes_encrypt_blocks(sched: number, src: number, dst: number, blocks: number): void;
@@ -56,6 +57,8 @@ export interface AeadKey {
 }
 
 export interface Aead {
+  /** AES engine compiled into the module: vector-permute on WASM SIMD, or bitsliced (both constant time). */
+  readonly engine: "simd-vperm" | "bitsliced";
   keyLength(alg: number): number;
   seal(alg: number, key: Uint8Array, nonce: Uint8Array | null, ad: readonly Uint8Array[], plaintext: Uint8Array): Uint8Array;
   open(alg: number, key: Uint8Array, nonce: Uint8Array | null, ad: readonly Uint8Array[], ciphertext: Uint8Array): Uint8Array | null;
@@ -185,6 +188,7 @@ export function createAead(wasm: WasmInstance, options: AeadOptions = {}): Aead 
   }
 
   return {
+    engine: ex.aes_engine() === 1 ? "simd-vperm" : "bitsliced",
     keyLength,
     io: { offset: io, capacity },
     seal: (alg, key, nonce, ad, pt) => oneShot(alg, key, (ctx) => sealWith(ctx, alg, nonce, ad, pt)),
