@@ -1,0 +1,86 @@
+// Batch engine lifecycle: workers share one port (SO_REUSEPORT), a crashed worker is restarted and
+// counted without losing counts, the system state reaches every worker, stop drains what is queued
+// and closes every socket.
+import { afterAll, describe, expect, it } from "vitest";
+import { LinuxUdpSocket } from "../../ts/daemon/linux-udp.js";
+import { silentLogger } from "../../ts/observe/logger.js";
+import { MetricsRegistry } from "../../ts/observe/metrics.js";
+import { BatchServer } from "../../ts/daemon/batch-engine.js";
+import { Client, batchEngineAvailable, fields, request, until } from "./support.js";
+
+const STATE = { leap: 0 as const, stratum: 8, precision: -20, referenceId: 0x7f7f0101, rootDelay: 0, rootDispersion: 0.001, referenceTime: 0n };
+const cleanup: (() => unknown)[] = [];
+afterAll(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function start(workers: number, metrics?: MetricsRegistry) {
+  const server = new BatchServer({ logger: silentLogger(), workers, summaryIntervalSeconds: 0, restartInitialMs: 50, ...(metrics ? { metrics } : {}) });
+  cleanup.push(() => server.close());
+  const [address] = await server.listen([{ address: "127.0.0.1", port: 0, policy: {} }]);
+  server.setSystemState(STATE);
+  return { server, port: Number(address!.split(":")[1]) };
+}
+
+/** `n` requests from `sockets` clients (distinct source ports spread over the workers). */
+async function exchange(port: number, n: number, sockets = 8): Promise<Client[]> {
+  const clients = await Promise.all(Array.from({ length: sockets }, () => Client.open("127.0.0.1")));
+  cleanup.push(() => clients.forEach((c) => c.close()));
+  for (let i = 0; i < n; i++) await clients[i % sockets]!.send(request({ transmit: BigInt(i + 1) }), port);
+  return clients;
+}
+const replies = (clients: Client[]) => clients.reduce((n, c) => n + c.replies.length, 0);
+
+describe.skipIf(!batchEngineAvailable)("batch engine lifecycle", () => {
+  it("serves from several workers on one port and applies state changes in every worker", async () => {
+    const metrics = new MetricsRegistry();
+    const { server, port } = await start(2, metrics);
+    const clients = await exchange(port, 200);
+    expect(await until(() => replies(clients) === 200)).toBe(true);
+    for (const c of clients) for (const r of c.replies) expect(fields(r).stratum).toBe(8);
+
+    server.setSystemState({ ...STATE, stratum: 3, referenceId: "GPS" });
+    const more = await exchange(port, 200);
+    expect(await until(() => replies(more) === 200)).toBe(true);
+    for (const c of more) for (const r of c.replies) expect(fields(r).stratum).toBe(3);
+
+    const e = server.engineStats()[0]!;
+    expect(e.running).toBe(2);
+    await until(() => server.engineStats()[0]!.counters.received === 400, 1000);
+    expect(metrics.total("ntp_server_received_packets_total")).toBe(400);
+    expect(metrics.total("ntp_server_sent_packets_total")).toBe(400);
+    expect(metrics.total("ntp_server_workers")).toBe(2);
+    expect(metrics.render()).toContain("ntp_server_worker_restarts_total");
+  });
+
+  it("restarts a worker that crashed, counts it, and keeps its counts", async () => {
+    const { server, port } = await start(2);
+    const first = await exchange(port, 100);
+    expect(await until(() => replies(first) === 100)).toBe(true);
+    expect(await until(() => server.engineStats()[0]!.counters.received === 100, 1000)).toBe(true);
+
+    server.crashWorker(0, 0);
+    expect(await until(() => server.engineStats()[0]!.restarts === 1 && server.engineStats()[0]!.running === 2)).toBe(true);
+    expect(server.engineStats()[0]!.counters.received).toBe(100); // nothing lost with the dead worker
+
+    const second = await exchange(port, 100);
+    expect(await until(() => replies(second) === 100)).toBe(true);
+    expect(await until(() => server.engineStats()[0]!.counters.received === 200, 1000)).toBe(true);
+    expect(server.stats()[0]!.sent).toBe(200);
+  });
+
+  it("on stop answers what is queued, then closes every socket", async () => {
+    const { server, port } = await start(2);
+    const clients = await exchange(port, 400, 16);
+    const t0 = Date.now();
+    await server.close();
+    const stopMs = Date.now() - t0;
+    expect(stopMs).toBeLessThan(2000);
+    expect(server.engineStats()[0]!.running).toBe(0);
+    expect(server.engineStats()[0]!.counters.received).toBe(400);
+    expect(await until(() => replies(clients) === 400, 1000)).toBe(true);
+    // No socket of the group is left: a plain socket (without SO_REUSEPORT) can take the port.
+    const probe = LinuxUdpSocket.open({ address: "127.0.0.1", port });
+    probe.close();
+  });
+});
