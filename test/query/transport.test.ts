@@ -196,6 +196,22 @@ describe("clocks", () => {
     expect(system.stepsSeen).toBe(0);
   });
 
+  it("SystemClock notices a realtime step at the next re-sample and follows it", () => {
+    let stepNs = 0n;
+    // A realtime that ticks with the monotonic counter (like the kernel's) until stepped.
+    const epochOffset = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+    const realtime = () => process.hrtime.bigint() + epochOffset + stepNs;
+    const system = new SystemClock((t) => c.unixToNtp(t), { realtimeSource: realtime });
+    expect(system.source).toBe("injected");
+    const before = system.now();
+    stepNs = 5_000_000_000n; // someone steps the clock 5 s forward
+    system.resample();
+    expect(system.stepsSeen).toBe(1);
+    expect(c.ntpDiff(system.now(), before)).toBeCloseTo(5, 1);
+    system.resample(); // no further step: not counted again
+    expect(system.stepsSeen).toBe(1);
+  });
+
   it("SimClock moves only when told", () => {
     const sim = new SimClock(1000n << 32n, -18);
     expect(sim.now()).toBe(1000n << 32n);

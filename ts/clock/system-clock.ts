@@ -42,12 +42,14 @@ const CLOCK_REALTIME = 0;
 export interface SystemClockOptions {
   /** Force the millisecond-ish fallback even when koffi is available (tests, portability checks). */
   forceFallback?: boolean;
+  /** Read realtime (ns since the Unix epoch) from here instead: lets tests simulate a clock step. */
+  realtimeSource?: () => bigint;
 }
 
 export class SystemClock implements Clock {
   readonly precisionLog2: number;
   /** "clock_gettime" when realtime comes from libc, "performance" for the fallback. */
-  readonly source: "clock_gettime" | "performance";
+  readonly source: "clock_gettime" | "performance" | "injected";
   /** Number of re-samples that found the realtime − monotonic offset moved by more than 100 µs. */
   stepsSeen = 0;
 
@@ -58,9 +60,9 @@ export class SystemClock implements Clock {
 
   constructor(toNtp: UnixToNtp, options: SystemClockOptions = {}) {
     this.toNtp = toNtp;
-    const libc = options.forceFallback ? undefined : libcRealtime();
-    this.source = libc === undefined ? "performance" : "clock_gettime";
-    this.readRealtime = libc ?? performanceRealtime;
+    const libc = options.forceFallback || options.realtimeSource ? undefined : libcRealtime();
+    this.source = options.realtimeSource ? "injected" : libc === undefined ? "performance" : "clock_gettime";
+    this.readRealtime = options.realtimeSource ?? libc ?? performanceRealtime;
     this.resample();
     this.precisionLog2 = this.measurePrecisionLog2();
   }
