@@ -57,7 +57,7 @@ import { Intersection, intersect } from "./intersect";
 import { Combined, cluster, combine, sortByMerit } from "./cluster";
 import {
   MAX_SOURCES, SOURCE_STRIDE, CAND_STRIDE, RESULT_BYTES, WORK_STRIDE, EDGE_STRIDE, NSTAGE,
-  SRC_OFFSET, SRC_DELAY, SRC_DISP, SRC_JITTER, SRC_TIME, SRC_UPDATED, SRC_FLAGS, SRC_FLAG_USED,
+  SRC_OFFSET, SRC_DELAY, SRC_DISP, SRC_JITTER, SRC_TIME, SRC_UPDATED, SRC_FLAGS, SRC_FLAG_USED, SRC_SAMPLES, SRC_INVALID,
   CAND_INDEX, CAND_STRATUM, CAND_LEAP, CAND_REACHABLE, CAND_REFID, CAND_SERVER_REFID, CAND_ROOT_DELAY, CAND_ROOT_DISP,
   WORK_SOURCE, WORK_CANDIDATE, WORK_OFFSET, WORK_DISTANCE, WORK_MERIT, WORK_JITTER, WORK_STRATUM, WORK_LEAP,
   RES_STATUS, RES_SYSTEM_PEER, RES_OFFSET, RES_JITTER, RES_SELECTION_JITTER, RES_ROOT_DELAY, RES_ROOT_DISP,
@@ -194,7 +194,8 @@ export function sel_configure(ctx: usize, frequencyTolerance: f64, maxDispersion
   if (!(spikeGate > 0)) return 0; // +∞ disables the gate
   if (minSurvivors < 1 || minSurvivors > MAX_SOURCES) return 0;
   if (!(precision > 0 && precision <= 1)) return 0;
-  const t = changetype<Selection>(ctx).tunables;
+  const k = changetype<Selection>(ctx);
+  const t = k.tunables;
   t.frequencyTolerance = frequencyTolerance;
   t.maxDispersion = maxDispersion;
   t.minDispersion = minDispersion;
@@ -202,6 +203,11 @@ export function sel_configure(ctx: usize, frequencyTolerance: f64, maxDispersion
   t.spikeGate = spikeGate;
   t.minSurvivors = minSurvivors;
   t.precision = precision;
+  // Sources never touched since their reset start from the new values (MAXDISP, ρ) too.
+  for (let i = 0; i < k.maxSources; i++) {
+    const src = sourceAt(k, i);
+    if (load<u32>(src, SRC_FLAGS) == 0 && load<u32>(src, SRC_SAMPLES) == 0 && load<u32>(src, SRC_INVALID) == 0) filterReset(src, t);
+  }
   return 1;
 }
 

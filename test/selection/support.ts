@@ -3,7 +3,7 @@
 import { loadFreshCore } from "../../ts/daemon/load-core.js";
 import { createSelection, type Candidate, type Selection, type SelectionOptions } from "../../ts/core/selection.js";
 
-const { wasm } = await loadFreshCore();
+export const { wasm } = await loadFreshCore();
 
 /** A new selection context in this file's instance (each reserves its own memory, once). */
 export function newSelection(options: Partial<SelectionOptions> = {}): Selection {
