@@ -197,7 +197,7 @@ listen = "1.2.3.4:0"
     ]);
     const ke = '[[nts-ke-server]]\nlisten = "0.0.0.0:4460"\ncertificate-chain-path = "c"\nprivate-key-path = "k"\n';
     expect(errorsOf(ke + ke)).toEqual([
-      't.toml:6:10: nts-ke-server[1].listen: "0.0.0.0:4460" is already used by nts-ke-server[0]; allowed: each listen address once',
+      't.toml:6:10: nts-ke-server[1].listen: "0.0.0.0:4460" is already used by nts-ke-server[0] (0.0.0.0:4460); allowed: each address and port once',
     ]);
   });
 

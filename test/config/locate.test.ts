@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { parse, stringify } from "smol-toml";
 import { describe, expect, it } from "vitest";
 import type { Path } from "../../ts/config/dsl.js";
-import { indexPositions } from "../../ts/config/locate.js";
+import { ScanStuck, indexPositions, indexPositionsStrict } from "../../ts/config/locate.js";
 
 /** The text at a located position, for readable assertions. */
 function at(text: string, path: Path, where: "key" | "value" = "value"): string {
@@ -107,6 +107,21 @@ mode = "server"
     expect(indexPositions(crlf).locate(["c", 0, "d"])).toEqual({ line: 4, col: 5 });
   });
 
+  it("follows the whole tricky document without getting stuck", () => {
+    expect(() => indexPositionsStrict(tricky)).not.toThrow();
+  });
+
+  it("stops, keeping what it indexed, where smol-toml is more lenient than TOML", () => {
+    // smol-toml 1.6.1 accepts these invalid documents; the scanner must neither loop nor throw.
+    const lenient = ['[[server]}\nlisten = 1\n', '[[source]]\n"e = "junk"\naddress = 1\n', 'x = { "a = "inf", b = 1 }\n'];
+    for (const text of lenient) {
+      expect(() => parse(text)).not.toThrow();
+      expect(() => indexPositionsStrict(text)).toThrow(ScanStuck);
+      expect(indexPositions(text).locate(["zzz"])).toEqual({ line: 1, col: 1 });
+    }
+    expect(indexPositions('[[source]]\n"e = "junk"\naddress = 1\n').locate(["source", 0], "key")).toEqual({ line: 1, col: 1 });
+  });
+
   // Property: for any document smol-toml can write, every leaf value is located at text that
   // parses back to that value.
   const key = fc.oneof(fc.constantFrom("a", "b-c", "d_e", "with space", "dot.ted", 'q"uote', "ü"), fc.string({ minLength: 1, maxLength: 6 }));
@@ -127,7 +142,7 @@ mode = "server"
       fc.property(doc, (d) => {
         const text = stringify(d);
         const parsed = parse(text);
-        const index = indexPositions(text);
+        const index = indexPositionsStrict(text);
         const lines = text.split("\n");
         const found: [Path, unknown][] = [];
         leaves(parsed, [], found);

@@ -44,8 +44,29 @@ export class PositionIndex {
   }
 }
 
+/**
+ * Indexes a document smol-toml accepted. Should the scanner meet a construct it does not know (a
+ * TOML extension), it stops there and keeps what it indexed: later paths fall back to ancestors.
+ */
 export function indexPositions(text: string): PositionIndex {
+  const scanner = new Scanner(text);
+  try {
+    return scanner.run();
+  } catch (err) {
+    if (err instanceof ScanStuck) return scanner.partial();
+    throw err;
+  }
+}
+
+/** Like indexPositions, but throws where the scanner cannot follow the text (for tests). */
+export function indexPositionsStrict(text: string): PositionIndex {
   return new Scanner(text).run();
+}
+
+export class ScanStuck extends Error {
+  constructor(offset: number) {
+    super(`TOML position scanner cannot follow the text at offset ${offset}`);
+  }
 }
 
 const BARE_KEY = /[A-Za-z0-9_-]/;
@@ -75,6 +96,16 @@ class Scanner {
     return { line: lo + 1, col: offset - this.lineStarts[lo]! + 1 };
   }
 
+  partial(): PositionIndex {
+    return this.index;
+  }
+
+  /** Every loop must consume text; this turns a would-be endless loop into an exception. */
+  private expect(char: string): void {
+    if (this.text[this.pos] !== char) throw new ScanStuck(this.pos);
+    this.pos++;
+  }
+
   run(): PositionIndex {
     let table: (string | number)[] = [];
     for (;;) {
@@ -84,7 +115,8 @@ class Scanner {
       if (this.text.startsWith("[[", this.pos)) {
         this.pos += 2;
         const keys = this.readKey();
-        this.pos = this.text.indexOf("]]", this.pos) + 2;
+        this.expect("]");
+        this.expect("]");
         const parent = this.resolve(keys.slice(0, -1).map((k) => k.name));
         const arrayPath = [...parent, keys[keys.length - 1]!.name];
         const id = JSON.stringify(arrayPath);
@@ -96,7 +128,7 @@ class Scanner {
       } else if (this.text[this.pos] === "[") {
         this.pos += 1;
         const keys = this.readKey();
-        this.pos = this.text.indexOf("]", this.pos) + 1;
+        this.expect("]");
         table = this.resolve(keys.map((k) => k.name));
         this.recordPrefixes(table, start);
       } else {
@@ -129,7 +161,7 @@ class Scanner {
       this.index.record([...path], this.lc(k.offset));
     }
     this.skipInlineSpace();
-    this.pos++; // "="
+    this.expect("=");
     this.skipInlineSpace();
     this.value(path);
   }
@@ -146,7 +178,7 @@ class Scanner {
         if (this.text[this.pos] === "]") break;
         this.value([...path, i]);
         this.skipSpaceAndComments();
-        if (this.text[this.pos] === ",") this.pos++;
+        if (this.text[this.pos] !== "]") this.expect(",");
       }
       this.pos++;
     } else if (c === "{") {
@@ -156,12 +188,14 @@ class Scanner {
         if (this.text[this.pos] === "}") break;
         this.keyValue(path);
         this.skipSpaceAndComments();
-        if (this.text[this.pos] === ",") this.pos++;
+        if (this.text[this.pos] !== "}") this.expect(",");
       }
       this.pos++;
     } else {
       // Number, boolean or date-time: runs to a delimiter (date-times may contain one space).
+      const start = this.pos;
       while (this.pos < this.text.length && !/[,\]}#\r\n]/.test(this.text[this.pos]!)) this.pos++;
+      if (this.pos === start) throw new ScanStuck(start);
     }
   }
 
@@ -178,6 +212,7 @@ class Scanner {
         keys.push({ name: c === '"' ? unescapeBasic(body) : body, offset });
       } else {
         while (this.pos < this.text.length && BARE_KEY.test(this.text[this.pos]!)) this.pos++;
+        if (this.pos === offset) throw new ScanStuck(offset);
         keys.push({ name: this.text.slice(offset, this.pos), offset });
       }
       this.skipInlineSpace();
@@ -193,6 +228,7 @@ class Scanner {
     if (this.text.startsWith(triple, this.pos)) {
       this.pos += 3;
       for (;;) {
+        if (this.pos >= this.text.length) throw new ScanStuck(this.pos);
         if (q === '"' && this.text[this.pos] === "\\") {
           this.pos += 2;
           continue;
@@ -207,7 +243,10 @@ class Scanner {
       }
     }
     this.pos++;
-    while (this.text[this.pos] !== q) this.pos += q === '"' && this.text[this.pos] === "\\" ? 2 : 1;
+    while (this.text[this.pos] !== q) {
+      if (this.pos >= this.text.length) throw new ScanStuck(this.pos);
+      this.pos += q === '"' && this.text[this.pos] === "\\" ? 2 : 1;
+    }
     return ++this.pos;
   }
 

@@ -11,6 +11,9 @@ import { Fail, INVALID, bool, int, key, list, num, oneOf, scalarOrTable, table, 
 import {
   CIDR_ALLOWED,
   HOST_ALLOWED,
+  formatIP,
+  parseIPv4,
+  parseIPv6,
   IP_ALLOWED,
   LISTEN_ALLOWED,
   parseCidr,
@@ -305,13 +308,20 @@ export const configSchema = table(
     return { ...common, mode: "server" };
   });
   const noDuplicateListen = (section: string, list: { listen: SocketAddr }[]): void => {
-    const seen = new Map<string, number>();
+    const canonical = list.map((s) => canonicalHost(s.listen.host));
     list.forEach((s, i) => {
-      // Compare the parsed form so "[::0]:123" and "[::]:123" are the same socket.
-      const k = `${s.listen.family}/${normalizeHost(s.listen.host)}/${s.listen.port}`;
-      const first = seen.get(k);
-      if (first !== undefined) ctx.error([section, i, "listen"], `${JSON.stringify(s.listen.text)} is already used by ${section}[${first}]`, "each listen address once");
-      else seen.set(k, i);
+      for (let j = 0; j < i; j++) {
+        const other = list[j]!.listen;
+        if (other.port !== s.listen.port || other.family !== s.listen.family) continue;
+        // Same socket written twice ("[::0]:123" is "[::]:123"), or a specific address beside the
+        // wildcard of its family: Linux refuses the second bind (EADDRINUSE) either way.
+        const same = canonical[j] === canonical[i];
+        const wildcard = [canonical[i], canonical[j]].find((h) => h === "0.0.0.0" || h === "::");
+        if (!same && wildcard === undefined) continue;
+        const why = same ? "is already used by" : `overlaps ${wildcard} (all addresses) in`;
+        ctx.error([section, i, "listen"], `${JSON.stringify(s.listen.text)} ${why} ${section}[${j}] (${other.text})`, "each address and port once");
+        return;
+      }
     });
   };
   noDuplicateListen("server", c.server);
@@ -320,9 +330,12 @@ export const configSchema = table(
   return { ...rest, source };
 });
 
-function normalizeHost(host: string): string {
-  const cidr = parseCidr(host.split("%")[0]!);
-  return cidr instanceof Fail ? host : `${cidr.network}%${host.split("%")[1] ?? ""}`;
+/** Canonical text of a listen host (zone kept), so equal addresses compare equal. */
+function canonicalHost(host: string): string {
+  const [addr = "", zone] = host.split("%");
+  const bytes = parseIPv4(addr) ?? parseIPv6(addr);
+  const text = bytes === undefined ? addr : formatIP(bytes);
+  return zone === undefined ? text : `${text}%${zone}`;
 }
 
 export type TockConfig = Out<typeof configSchema>;
