@@ -103,7 +103,8 @@ export function cmac(ctx: usize, msg: usize, len: i32, out: usize): void {
 }
 
 // Lane engine: up to four independent CBC-MAC chains advance together, one block each per AES
-// call, so the bitsliced AES (which always computes four blocks) does not idle three lanes. Lane l
+// call, so the bitsliced AES (which always computes four blocks) does not idle three lanes; with
+// the SIMD engine (one block at a time) it costs the same as running the chains one by one. Lane l
 // absorbs LANE_COUNT[l] raw blocks from LANE_PTR[l], then, if LANE_HAS_LAST[l], the 16 bytes at
 // LANE_LAST + 16·l (a CMAC last block, already padded and XORed with K1/K2). Chains start at zero.
 const LANE_PTR: usize = memory.data(16, 16);
@@ -112,6 +113,7 @@ const LANE_HAS_LAST: usize = memory.data(16, 16);
 const LANE_LAST: usize = memory.data(64, 16);
 const LANE_CHAIN: usize = memory.data(64, 16);
 const PREFIX_CHAIN: usize = memory.data(16, 16);
+const LANE_IN: usize = memory.data(64, 16);
 
 @inline function laneSteps(l: usize): i32 {
   return load<i32>(LANE_COUNT + (l << 2)) + load<i32>(LANE_HAS_LAST + (l << 2));
@@ -141,7 +143,6 @@ function runLanes(ks: usize, n: i32): void {
   }
   wipe(LANE_IN, 64);
 }
-const LANE_IN: usize = memory.data(64, 16);
 
 /** Sets lane `l` up for a complete CMAC of `len` bytes at `ptr` (RFC 4493 §2.4 steps 2–4). */
 function laneFullCmac(ctx: usize, l: usize, ptr: usize, len: i32): void {
