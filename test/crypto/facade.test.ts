@@ -111,8 +111,18 @@ describe("keyed contexts", () => {
     mem()[base + 3]! ^= 1;
     expect(k.openAt(base + 84, 16, base, 84, base + 100, 188, base + 116)).toBe(-1);
     expect(mem().slice(base + 116, base + 288).every((b) => b === 0)).toBe(true);
-    const k2 = local.importKey(AEAD_AES_128_GCM_SIV, randomBytes(16));
+    // Keys already in linear memory (as decrypted from a cookie): import and replace by offset.
+    const key2 = randomBytes(64);
+    mem().set(key2, base + 1024);
+    k.replaceKey(base + 1024);
+    mem().set(ad, base); mem().set(nonce, base + 84); mem().set(pt, base + 116);
+    expect(k.sealAt(base + 84, 16, base, 84, base + 116, 172, base + 100)).toBe(188);
+    expect(toHex(mem().slice(base + 100, base + 288))).toBe(toHex(new NodeSiv(key2).seal(nonce, [ad], pt)));
+    const k2 = local.importKey(AEAD_AES_128_GCM_SIV, base + 1024);
+    expect(toHex(k2.seal(Buffer.alloc(12), [], pt))).toBe(toHex(new NodeGcmSiv(key2.subarray(0, 16)).seal(Buffer.alloc(12), Buffer.alloc(0), pt)));
     expect(() => local.importKey(AEAD_AES_128_GCM_SIV, randomBytes(16))).toThrow(/slots/);
+    expect(() => k2.replaceKey(randomBytes(5))).toThrow(RangeError); // failed replace frees the slot
+    expect(() => k2.seal(Buffer.alloc(12), [], pt)).toThrow(/dispose/);
     k.dispose(); k2.dispose();
   });
 });

@@ -52,6 +52,12 @@ export interface AeadKey {
   sealAt(nonce: number, nonceLen: number, ad: number, adLen: number, pt: number, ptLen: number, out: number): number;
   /** Zero-copy open; returns the plaintext length or −1 (then `out` is zeroed). */
   openAt(nonce: number, nonceLen: number, ad: number, adLen: number, ct: number, ctLen: number, out: number): number;
+  /**
+   * Replaces the key in this context (same algorithm): the old schedule is wiped first. Takes the
+   * key bytes, or the linear-memory offset of a key already in WASM memory (e.g. c2s/s2c keys just
+   * decrypted from a cookie), so a server can reuse one context per request without copies.
+   */
+  replaceKey(key: Uint8Array | number): void;
   /** Wipes the key schedule and returns the context to the pool. */
   dispose(): void;
 }
@@ -62,7 +68,8 @@ export interface Aead {
   keyLength(alg: number): number;
   seal(alg: number, key: Uint8Array, nonce: Uint8Array | null, ad: readonly Uint8Array[], plaintext: Uint8Array): Uint8Array;
   open(alg: number, key: Uint8Array, nonce: Uint8Array | null, ad: readonly Uint8Array[], ciphertext: Uint8Array): Uint8Array | null;
-  importKey(alg: number, key: Uint8Array): AeadKey;
+  /** Expands a key once (bytes, or the linear-memory offset of a key already in WASM memory). */
+  importKey(alg: number, key: Uint8Array | number): AeadKey;
   /** AES-CMAC (RFC 4493; 16-, 24- or 32-byte key). */
   cmac(key: Uint8Array, message: Uint8Array): Uint8Array;
   /** Raw AES-ECB encryption of whole blocks (tests and benchmarks). */
@@ -109,13 +116,20 @@ export function createAead(wasm: WasmInstance, options: AeadOptions = {}): Aead 
 
   const keyLength = (alg: number): number => ex.aead_key_length(alg);
 
-  function importInto(ctx: number, alg: number, key: Uint8Array): void {
+  /** Expands `key` (bytes, or an offset in linear memory holding keyLength(alg) bytes) into ctx. */
+  function importInto(ctx: number, alg: number, key: Uint8Array | number): void {
     const want = keyLength(alg);
     if (want === 0) throw new RangeError(`unsupported AEAD algorithm ${alg}; supported: ${SUPPORTED_AEADS.join(", ")}`);
-    if (key.length !== want) throw new RangeError(`AEAD ${alg} needs a ${want}-byte key, got ${key.length}`);
-    mem().set(key, keyBuf);
-    const ok = ex.aead_import_key(alg, keyBuf, key.length, ctx);
-    mem().fill(0, keyBuf, keyBuf + 64);
+    let ok: number;
+    if (typeof key === "number") {
+      if (!Number.isInteger(key) || key < 0 || key + want > ex.memory.buffer.byteLength) throw new RangeError(`key offset ${key} outside linear memory`);
+      ok = ex.aead_import_key(alg, key, want, ctx);
+    } else {
+      if (key.length !== want) throw new RangeError(`AEAD ${alg} needs a ${want}-byte key, got ${key.length}`);
+      mem().set(key, keyBuf);
+      ok = ex.aead_import_key(alg, keyBuf, key.length, ctx);
+      mem().fill(0, keyBuf, keyBuf + 64);
+    }
     if (ok !== 1) throw new RangeError(`AEAD key import failed for algorithm ${alg}`);
   }
 
@@ -216,6 +230,18 @@ export function createAead(wasm: WasmInstance, options: AeadOptions = {}): Aead 
         openAt: (nonce, nonceLen, ad, adLen, ct, ctLen, out) => {
           check();
           return withSingleAd(ad, adLen) < 0 ? -1 : ex.aead_open(ctx, nonce, nonceLen, descs, 1, ct, ctLen, out);
+        },
+        replaceKey(next) {
+          check();
+          try {
+            importInto(ctx, alg, next);
+          } catch (e) {
+            // A failed replacement leaves no usable key: wipe the old one too and free the slot.
+            live = false;
+            ex.aead_wipe(ctx);
+            freeSlots.push(ctx);
+            throw e;
+          }
         },
         dispose() {
           if (!live) return;
