@@ -1,6 +1,7 @@
 // Batch engine lifecycle: workers share one port (SO_REUSEPORT), a crashed worker is restarted and
 // counted without losing counts, the system state reaches every worker, stop drains what is queued
 // and closes every socket.
+import dgram from "node:dgram";
 import { afterAll, describe, expect, it } from "vitest";
 import { LinuxUdpSocket } from "../../ts/daemon/linux-udp.js";
 import { silentLogger } from "../../ts/observe/logger.js";
@@ -51,6 +52,39 @@ describe.skipIf(!batchEngineAvailable)("batch engine lifecycle", () => {
     expect(metrics.total("ntp_server_sent_packets_total")).toBe(400);
     expect(metrics.total("ntp_server_workers")).toBe(2);
     expect(metrics.render()).toContain("ntp_server_worker_restarts_total");
+  });
+
+  it("sleeps when idle: two workers with no traffic use almost no CPU", async () => {
+    await start(2);
+    await new Promise((r) => setTimeout(r, 200));
+    const before = process.cpuUsage();
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, 1000));
+    const used = process.cpuUsage(before);
+    const share = (used.user + used.system) / 1000 / (Date.now() - t0);
+    // Busy-polling workers would show ≈ 2.0 (two cores); waiting in poll() shows ≈ 0.
+    expect(share).toBeLessThan(0.2);
+  });
+
+  it("serves IPv6 (::1), with kernel timestamps and the IPv6 access list", async () => {
+    const server = new BatchServer({ logger: silentLogger(), workers: 1, summaryIntervalSeconds: 0 });
+    cleanup.push(() => server.close());
+    const [address] = await server.listen([{ address: "::1", port: 0, policy: { denylist: { filter: ["::1/128"], action: "deny" } } }]);
+    server.setSystemState(STATE);
+    expect(address).toMatch(/^\[::1\]:\d+$/);
+    const port = Number(address!.slice(address!.lastIndexOf(":") + 1));
+    const socket = dgram.createSocket("udp6");
+    cleanup.push(() => socket.close());
+    const got: Buffer[] = [];
+    socket.on("message", (m) => got.push(m));
+    await new Promise<void>((r) => socket.bind(0, "::1", r));
+    for (let i = 0; i < 5; i++) socket.send(request({ transmit: BigInt(i + 1) }), port, "::1");
+    expect(await until(() => got.length === 5)).toBe(true);
+    for (const r of got) expect(fields(r).referenceId).toBe(0x44454e59); // KoD "DENY": the v6 address was parsed
+    await until(() => server.engineStats()[0]!.counters.received === 5, 1000);
+    const c = server.engineStats()[0]!.counters;
+    expect(c.kod_deny).toBe(5);
+    expect(c.rx_kernel_timestamps).toBe(5);
   });
 
   it("restarts a worker that crashed, counts it, and keeps its counts", async () => {
