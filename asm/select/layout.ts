@@ -108,7 +108,7 @@ export const FILTER_EMPTY: i32 = 3; // no valid sample in the register
 export const FILTER_INVALID: i32 = 4; // malformed input, counted and dropped
 export const FILTER_BAD_INDEX: i32 = 5; // source index out of range
 
-/** Largest maxSources accepted (the endpoint sort is O(m²) in the worst case; see intersect.ts). */
+/** Largest maxSources accepted (selection is O(m²) in the worst case; see intersect.ts, cluster.ts). */
 export const MAX_SOURCES: i32 = 256;
 
 // ---- Internal scratch of sel_select (not read by the façade) ----

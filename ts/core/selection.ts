@@ -174,6 +174,8 @@ export interface SelectionResult {
 
 export interface Selection {
   readonly maxSources: number;
+  /** The kernel context handle, for benches and diagnostics that call the sel_* exports directly. */
+  readonly context: number;
   readonly tunables: Readonly<Required<SelectionTunables>>;
   /** Replaces tunables (unspecified ones keep their value). Throws RangeError on a bad value. */
   configure(tunables: SelectionTunables): void;
@@ -264,6 +266,7 @@ export function createSelection(wasm: WasmInstance, options: SelectionOptions): 
 
   return {
     maxSources,
+    context: ctx,
     tunables,
     configure,
 
