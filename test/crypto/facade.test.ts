@@ -123,7 +123,12 @@ describe("keyed contexts", () => {
     expect(() => local.importKey(AEAD_AES_128_GCM_SIV, randomBytes(16))).toThrow(/slots/);
     expect(() => k2.replaceKey(randomBytes(5))).toThrow(RangeError); // failed replace frees the slot
     expect(() => k2.seal(Buffer.alloc(12), [], pt)).toThrow(/dispose/);
+    const ctxBytes = (wasm.exports as unknown as { aead_ctx_bytes(): number }).aead_ctx_bytes();
+    expect(mem().slice(k2.context, k2.context + ctxBytes).every((b) => b === 0)).toBe(true);
+    expect(mem().slice(k.context, k.context + ctxBytes).some((b) => b !== 0)).toBe(true);
     k.dispose(); k2.dispose();
+    // Disposing wipes the expanded key schedule, not just the handle.
+    expect(mem().slice(k.context, k.context + ctxBytes).every((b) => b === 0)).toBe(true);
   });
 });
 
