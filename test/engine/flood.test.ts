@@ -126,3 +126,32 @@ describe.skipIf(!batchEngineAvailable)("flood from many addresses", () => {
     expect(Math.abs(answeredBatch - answeredDgram)).toBeLessThanOrEqual(0.1 * answeredDgram + 5);
   });
 });
+
+describe.skipIf(!batchEngineAvailable)("rate limit across workers", () => {
+  it("holds per client address even when the client spreads requests over many source ports and workers", async () => {
+    const server = new BatchServer({ logger: silentLogger(), workers: 2, summaryIntervalSeconds: 0 });
+    cleanup.push(() => server.close());
+    const policy = { rateLimit: { interval: 30, burst: 4, kodOneIn: 0, tableSize: 1024 } };
+    const [address] = await server.listen([{ address: "127.0.0.1", port: 0, policy }]);
+    server.setSystemState({ leap: 0, stratum: 8, precision: -20, referenceId: 1, rootDelay: 0, rootDispersion: 0, referenceTime: 0n });
+    const port = Number(address!.split(":")[1]);
+    // 8 client addresses × 16 source ports × 2 requests: 32 requests per address, over both workers.
+    const answeredPerAddress: number[] = [];
+    const all: Client[] = [];
+    for (let a = 0; a < 8; a++) {
+      const ports = await Promise.all(Array.from({ length: 16 }, () => Client.open(`127.0.2.${a + 1}`)));
+      all.push(...ports);
+    }
+    cleanup.push(() => all.forEach((c) => c.close()));
+    for (let round = 0; round < 2; round++) for (const c of all) await c.send(request({ transmit: BigInt(round + 1) }), port);
+    await until(() => server.engineStats()[0]!.counters.received === all.length * 2);
+    await new Promise((r) => setTimeout(r, 100));
+    for (let a = 0; a < 8; a++) answeredPerAddress.push(all.slice(a * 16, a * 16 + 16).reduce((n, c) => n + c.replies.length, 0));
+    const c = server.engineStats()[0]!.counters;
+    // Both workers served (the addresses spread over them) ...
+    expect(c.received).toBe(256);
+    // ... and each address got exactly its burst, as with one worker (2 × 4 without steering).
+    expect(answeredPerAddress).toEqual(new Array(8).fill(4));
+  });
+});
+

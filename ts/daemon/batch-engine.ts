@@ -19,10 +19,11 @@
 //    (bounded), publishes its counters, closes its socket and exits; a worker that has not exited
 //    after STOP_TIMEOUT_MS is terminated.
 //
-// Rate limiting and the interleaved table are per worker: with one worker the behaviour is exactly
-// the dgram engine's. With several, the kernel's SO_REUSEPORT hash (source address AND port) can
-// spread one client's requests over workers when it changes its source port, so its effective
-// limit is up to N × the configured one; a client keeping its port stays on one worker.
+// Rate limiting and the interleaved table are per worker. With several workers, a classic BPF
+// program on the SO_REUSEPORT group (batch-io.ts steerBySourceAddress) sends every request of a
+// client address (IPv4, IPv6 /64) to the same worker, so limits hold exactly as with one worker.
+// Without it (kernels before 4.5; a warning is logged) the kernel hashes address AND port, and a
+// client that changes its source port could draw up to N × its limit.
 import { Worker } from "node:worker_threads";
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -201,6 +202,7 @@ export class BatchServer {
       policy: l.spec.policy,
       batchSize: this.batchSize,
       idleWaitMs: this.idleWaitMs,
+      groupSize: l.slots.length,
       receiveBufferBytes: this.o.receiveBufferBytes ?? 4 << 20,
       sendBufferBytes: this.o.sendBufferBytes ?? 4 << 20,
     };
@@ -214,6 +216,7 @@ export class BatchServer {
       worker.on("message", (m: WorkerMessage) => {
         if (m.type === "ready") {
           ready = true;
+          if (!m.steered) this.warnings.warn(`batch-steer ${l.listenAddress}`, "kernel refused the reuseport BPF program: requests spread by address AND port, so per-client rate limits apply per worker");
           slot.running = true;
           resolve(m.port);
         } else if (m.type === "failed") {

@@ -27,7 +27,7 @@ import { instantiateCore } from "../core/index.js";
 import type { WasmInstance } from "../core/instance.js";
 import { createServerKernel, type ServerKernel } from "../core/server.js";
 import { COUNTERS, type ServerPolicyOptions } from "../protocol/server-policy.js";
-import { BatchSocketIo, type SendResult, type SlotLayout } from "./batch-io.js";
+import { BatchSocketIo, steerBySourceAddress, type SendResult, type SlotLayout } from "./batch-io.js";
 import { LinuxUdpSocket } from "./linux-udp.js";
 import { COMMAND_CRASH, ENGINE_COUNTERS, SharedServerState, WORKER_COUNTERS, WORKER_COUNTER_INDEX as C } from "./shared-state.js";
 
@@ -47,12 +47,14 @@ export interface WorkerSetup {
   policy: ServerPolicyOptions;
   batchSize: number;
   idleWaitMs: number;
+  /** Workers sharing the port: with more than one, requests are steered by client address. */
+  groupSize: number;
   receiveBufferBytes: number;
   sendBufferBytes: number;
 }
 
 export type WorkerMessage =
-  | { type: "ready"; port: number; fd: number }
+  | { type: "ready"; port: number; fd: number; steered: boolean }
   | { type: "failed"; message: string; code?: string }
   | { type: "stopped" };
 
@@ -255,9 +257,10 @@ async function workerMain(setup: WorkerSetup): Promise<void> {
       sendBufferBytes: setup.sendBufferBytes,
     });
     shared.setSocketFd(setup.index, socket.fd);
+    const steered = setup.groupSize > 1 ? steerBySourceAddress(socket, setup.groupSize) : true;
     io = new BatchSocketIo(socket, slotLayout(wasm, kernel));
     loop = new BatchLoop({ kernel, io, shared, index: setup.index, idleWaitMs: setup.idleWaitMs });
-    port.postMessage({ type: "ready", port: socket.localPort(), fd: socket.fd } satisfies WorkerMessage);
+    port.postMessage({ type: "ready", port: socket.localPort(), fd: socket.fd, steered } satisfies WorkerMessage);
   } catch (err) {
     io?.free();
     socket?.close();
