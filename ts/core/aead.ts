@@ -89,10 +89,6 @@ const MAX_COMPONENTS = 126; // RFC 5297 §2.4 with the plaintext: at most 127 S2
 
 export function createAead(wasm: WasmInstance, options: AeadOptions = {}): Aead {
   const ex = wasm.exports as unknown as CryptoExports;
-  // The module's start function (exportStart "_initialize") puts the allocator above the static
-  // data; instantiateWasm does not run it. It is guarded (a second call returns at once), so make
-  // sure it has run before reserving, or our regions would overlap the kernels' static scratch.
-  (wasm.exports as { _initialize?: () => void })._initialize?.();
   const capacity = options.maxMessageBytes ?? 65536;
   const maxKeys = options.maxKeys ?? 64;
   const ctxBytes = ex.aead_ctx_bytes();
