@@ -37,6 +37,7 @@ import { COUNTERS, OUTCOMES, referenceIdValue, type CounterName, type ServerPoli
 import { compileOnce, packageRoot } from "./load-core.js";
 import { splitOutcomes, type ListenerStats } from "./ntp-server.js";
 import { formatListenAddress } from "./server-transport.js";
+import { linuxUdpAvailable } from "./linux-udp.js";
 import { COMMAND_CRASH, SharedServerState, WORKER_COUNTERS, mergeCounters, type WorkerCounterName } from "./shared-state.js";
 import type { WorkerMessage, WorkerSetup } from "./batch-worker.js";
 
@@ -58,6 +59,9 @@ export interface BatchServerOptions {
   logger: Logger;
   /** Registers the ntp_server_* families (as NtpServer does) plus the engine's own. */
   metrics?: MetricsRegistry;
+  /** Listeners served by the dgram engine in the same daemon, reported in the same families (give
+   *  that NtpServer a registry of its own: a family name can be registered only once). */
+  alsoReport?: () => ListenerStats[];
   /** Seconds between info-level counter summaries (0: none). Default 60. */
   summaryIntervalSeconds?: number;
   /** Default workers per listener (default: one per CPU core). */
@@ -108,6 +112,18 @@ let closeFd: ((fd: number) => number) | undefined;
 function closeLeftoverFd(fd: number): void {
   closeFd ??= koffi.load("libc.so.6").func("int close(int)") as (fd: number) => number;
   closeFd(fd);
+}
+
+/** True where the batch engine can run: Linux on x64/arm64 (koffi's ABI and the constants used),
+ *  with the compiled worker script present. `engine = "auto"` picks it then. */
+export function batchEngineSupported(): boolean {
+  if (!linuxUdpAvailable()) return false;
+  try {
+    workerScript();
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The compiled worker script: next to this file when running from dist/, else dist/ under the package root. */
@@ -346,28 +362,34 @@ export class BatchServer {
   }
 
   private registerMetrics(m: MetricsRegistry): void {
-    const per = (read: (s: BatchListenerStats) => number) => (): Sample[] =>
-      this.engineStats().map((s) => ({ labels: { listen_address: s.listenAddress }, value: read(s) }));
-    m.collector("ntp_server_received_packets_total", "Datagrams received by the NTP server.", "counter", per((s) => s.counters.received));
-    m.collector("ntp_server_accepted_packets_total", "Requests answered with time (basic and interleaved).", "counter", per((s) => s.counters.answered_basic + s.counters.answered_interleaved));
-    m.collector("ntp_server_interleaved_packets_total", "Requests answered in interleaved mode (RFC 9769).", "counter", per((s) => s.counters.answered_interleaved));
+    // The families NtpServer (ntp-server.ts) registers, over this engine's listeners plus any the
+    // daemon serves with the dgram engine beside it (`alsoReport`), so a mixed configuration still
+    // has one family per name.
+    const rows = (): ListenerStats[] => [...this.stats(), ...(this.o.alsoReport?.() ?? [])];
+    const per = (read: (s: ListenerStats) => number) => (): Sample[] => rows().map((s) => ({ labels: { listen_address: s.listenAddress }, value: read(s) }));
+    m.collector("ntp_server_received_packets_total", "Datagrams received by the NTP server.", "counter", per((s) => s.kernel.received));
+    m.collector("ntp_server_accepted_packets_total", "Requests answered with time (basic and interleaved).", "counter", per((s) => s.kernel.answered_basic + s.kernel.answered_interleaved));
+    m.collector("ntp_server_interleaved_packets_total", "Requests answered in interleaved mode (RFC 9769).", "counter", per((s) => s.kernel.answered_interleaved));
     m.collector("ntp_server_kod_packets_total", "Kiss-o'-Death responses sent, by code.", "counter", () =>
-      this.engineStats().flatMap((s) => [
-        { labels: { listen_address: s.listenAddress, code: "RATE" }, value: s.counters.kod_rate },
-        { labels: { listen_address: s.listenAddress, code: "DENY" }, value: s.counters.kod_deny },
+      rows().flatMap((s) => [
+        { labels: { listen_address: s.listenAddress, code: "RATE" }, value: s.kernel.kod_rate },
+        { labels: { listen_address: s.listenAddress, code: "DENY" }, value: s.kernel.kod_deny },
       ]),
     );
     m.collector("ntp_server_dropped_packets_total", "Datagrams dropped without an answer, by reason.", "counter", () =>
-      this.engineStats().flatMap((s) =>
-        OUTCOMES.filter((o) => o.startsWith("dropped_")).map((o) => ({ labels: { listen_address: s.listenAddress, reason: o.slice(8) }, value: s.counters[o] })),
+      rows().flatMap((s) =>
+        OUTCOMES.filter((o) => o.startsWith("dropped_")).map((o) => ({ labels: { listen_address: s.listenAddress, reason: o.slice(8) }, value: s.kernel[o] })),
       ),
     );
-    m.collector("ntp_server_sent_packets_total", "Responses handed to the kernel.", "counter", per((s) => s.counters.sent));
-    m.collector("ntp_server_response_send_errors_total", "Responses the socket refused to send.", "counter", per((s) => s.counters.send_errors));
-    m.collector("ntp_server_send_queue_full_total", "Responses dropped because the socket's send buffer was full.", "counter", per((s) => s.counters.send_would_block));
-    m.collector("ntp_server_worker_restarts_total", "Batch engine workers that died and were restarted.", "counter", per((s) => s.restarts));
-    m.collector("ntp_server_workers", "Batch engine workers currently serving.", "gauge", per((s) => s.running));
-    m.collector("ntp_server_kernel_rx_timestamps_total", "Requests stamped with the kernel's receive time (SO_TIMESTAMPNS).", "counter", per((s) => s.counters.rx_kernel_timestamps));
-    m.collector("ntp_server_batches_total", "Batches handled (one recvmmsg, one WASM call, one sendmmsg each).", "counter", per((s) => s.counters.batches));
+    m.collector("ntp_server_sent_packets_total", "Responses handed to the kernel.", "counter", per((s) => s.sent));
+    m.collector("ntp_server_response_send_errors_total", "Responses the socket refused to send.", "counter", per((s) => s.sendErrors));
+    m.collector("ntp_server_send_queue_full_total", "Responses dropped because the send queue or socket buffer was full.", "counter", per((s) => s.sendQueueFull));
+    // The batch engine's own.
+    const engine = (read: (s: BatchListenerStats) => number) => (): Sample[] =>
+      this.engineStats().map((s) => ({ labels: { listen_address: s.listenAddress }, value: read(s) }));
+    m.collector("ntp_server_worker_restarts_total", "Batch engine workers that died and were restarted.", "counter", engine((s) => s.restarts));
+    m.collector("ntp_server_workers", "Batch engine workers currently serving.", "gauge", engine((s) => s.running));
+    m.collector("ntp_server_kernel_rx_timestamps_total", "Requests stamped with the kernel's receive time (SO_TIMESTAMPNS).", "counter", engine((s) => s.counters.rx_kernel_timestamps));
+    m.collector("ntp_server_batches_total", "Batches handled (one recvmmsg, one WASM call, one sendmmsg each).", "counter", engine((s) => s.counters.batches));
   }
 }
