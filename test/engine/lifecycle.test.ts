@@ -54,6 +54,19 @@ describe.skipIf(!batchEngineAvailable)("batch engine lifecycle", () => {
     expect(metrics.render()).toContain("ntp_server_worker_restarts_total");
   });
 
+  it("applies a reloaded policy in every worker, and refuses one that needs bigger tables", async () => {
+    const { server, port } = await start(2);
+    const before = await exchange(port, 40);
+    expect(await until(() => replies(before) === 40)).toBe(true);
+    for (const c of before) for (const r of c.replies) expect(fields(r).stratum).toBe(8);
+
+    server.configure(0, { denylist: { filter: ["127.0.0.0/8"], action: "deny" } });
+    const after = await exchange(port, 40);
+    expect(await until(() => replies(after) === 40)).toBe(true);
+    for (const c of after) for (const r of c.replies) expect(fields(r).referenceId).toBe(0x44454e59); // KoD DENY
+    expect(() => server.configure(0, { rateLimit: { interval: 1, burst: 2, kodOneIn: 0, tableSize: 1 << 22 } })).toThrow(/larger tables/);
+  });
+
   it("sleeps when idle: two workers with no traffic use almost no CPU", async () => {
     await start(2);
     await new Promise((r) => setTimeout(r, 200));

@@ -24,7 +24,7 @@
 // client address (IPv4, IPv6 /64) to the same worker, so limits hold exactly as with one worker.
 // Without it (kernels before 4.5; a warning is logged) the kernel hashes address AND port, and a
 // client that changes its source port could draw up to N × its limit.
-import { Worker } from "node:worker_threads";
+import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
@@ -33,9 +33,10 @@ import koffi from "koffi";
 import type { Logger } from "../observe/logger.js";
 import { RateLimitedWarnings } from "../observe/logger.js";
 import type { MetricsRegistry, Sample } from "../observe/metrics.js";
-import { COUNTERS, OUTCOMES, referenceIdValue, type CounterName, type ServerPolicyOptions, type ServerSystemState } from "../protocol/server-policy.js";
+import { COUNTERS, PolicyError, compileServerPolicy, referenceIdValue, type CounterName, type ServerPolicyOptions, type ServerSystemState } from "../protocol/server-policy.js";
 import { compileOnce, packageRoot } from "./load-core.js";
 import { splitOutcomes, type ListenerStats } from "./ntp-server.js";
+import { registerServerMetrics } from "./server-metrics.js";
 import { formatListenAddress } from "./server-transport.js";
 import { linuxUdpAvailable } from "./linux-udp.js";
 import { COMMAND_CRASH, SharedServerState, WORKER_COUNTERS, mergeCounters, type WorkerCounterName } from "./shared-state.js";
@@ -57,11 +58,10 @@ export interface BatchListenerSpec {
 
 export interface BatchServerOptions {
   logger: Logger;
-  /** Registers the ntp_server_* families (as NtpServer does) plus the engine's own. */
+  /** Registers the ntp_server_* families over this engine (as NtpServer does) plus the engine's
+   *  own. Leave out when several engines share one registry: then call registerServerMetrics over
+   *  all of them and registerEngineMetrics here. */
   metrics?: MetricsRegistry;
-  /** Listeners served by the dgram engine in the same daemon, reported in the same families (give
-   *  that NtpServer a registry of its own: a family name can be registered only once). */
-  alsoReport?: () => ListenerStats[];
   /** Seconds between info-level counter summaries (0: none). Default 60. */
   summaryIntervalSeconds?: number;
   /** Default workers per listener (default: one per CPU core). */
@@ -97,6 +97,8 @@ interface WorkerSlot {
   retired: Float64Array;
   timer: NodeJS.Timeout | undefined;
   exited: Promise<void>;
+  /** Main thread's end of the channel reloaded policies go through. */
+  policyPort: MessagePort | undefined;
 }
 
 interface Listener {
@@ -150,7 +152,10 @@ export class BatchServer {
     this.warnings = new RateLimitedWarnings(o.logger);
     this.batchSize = o.batchSize ?? 64;
     this.idleWaitMs = o.idleWaitMs ?? 50;
-    if (o.metrics) this.registerMetrics(o.metrics);
+    if (o.metrics) {
+      registerServerMetrics(o.metrics, () => this.stats());
+      this.registerEngineMetrics(o.metrics);
+    }
   }
 
   /** Starts every listener's workers (all or nothing: on failure everything started is stopped). */
@@ -187,7 +192,7 @@ export class BatchServer {
     if (this.system) shared.writeSystemState(this.system, referenceIdValue(this.system.referenceId));
     const listener: Listener = { spec, port: spec.port, listenAddress: formatListenAddress(spec.address, spec.port), shared, slots: [] };
     for (let i = 0; i < n; i++) {
-      listener.slots.push({ index: i, worker: undefined, running: false, restarts: 0, failuresInARow: 0, startedAt: 0, retired: new Float64Array(WORKER_COUNTERS.length), timer: undefined, exited: Promise.resolve() });
+      listener.slots.push({ index: i, worker: undefined, running: false, restarts: 0, failuresInARow: 0, startedAt: 0, retired: new Float64Array(WORKER_COUNTERS.length), timer: undefined, exited: Promise.resolve(), policyPort: undefined });
     }
     const stopStarted = async () => {
       shared.requestStop();
@@ -208,6 +213,9 @@ export class BatchServer {
   /** Starts a worker in `slot`; resolves with its bound port once it is serving. */
   private startWorker(l: Listener, slot: WorkerSlot, module: WebAssembly.Module): Promise<number> {
     l.shared.resetWorker(slot.index);
+    slot.policyPort?.close();
+    const channel = new MessageChannel();
+    slot.policyPort = channel.port1;
     const setup: WorkerSetup = {
       kind: "tock-batch-worker",
       module,
@@ -216,13 +224,14 @@ export class BatchServer {
       address: l.spec.address,
       port: l.port,
       policy: l.spec.policy,
+      policyPort: channel.port2,
       batchSize: this.batchSize,
       idleWaitMs: this.idleWaitMs,
       groupSize: l.slots.length,
       receiveBufferBytes: this.o.receiveBufferBytes ?? 4 << 20,
       sendBufferBytes: this.o.sendBufferBytes ?? 4 << 20,
     };
-    const worker = new Worker(workerScript(), { workerData: setup });
+    const worker = new Worker(workerScript(), { workerData: setup, transferList: [channel.port2] });
     slot.worker = worker;
     slot.startedAt = Date.now();
     let resolveExit!: () => void;
@@ -235,6 +244,8 @@ export class BatchServer {
           if (!m.steered) this.warnings.warn(`batch-steer ${l.listenAddress}`, "kernel refused the reuseport BPF program: requests spread by address AND port, so per-client rate limits apply per worker");
           slot.running = true;
           resolve(m.port);
+        } else if (m.type === "policy-rejected") {
+          this.warnings.warn(`batch-policy ${l.listenAddress}`, "a worker kept its previous policy", { err: m.message });
         } else if (m.type === "failed") {
           const err = Object.assign(new Error(`${formatListenAddress(l.spec.address, l.port)}: ${m.message}`), m.code ? { code: m.code } : {});
           if (!ready) reject(err);
@@ -283,10 +294,31 @@ export class BatchServer {
     clearTimeout(slot.timer);
     slot.timer = undefined;
     const w = slot.worker;
+    slot.policyPort?.close();
+    slot.policyPort = undefined;
     if (w === undefined) return;
     const timeout = setTimeout(() => void w.terminate(), STOP_TIMEOUT_MS);
     await slot.exited;
     clearTimeout(timeout);
+  }
+
+  /**
+   * Applies a reloaded [[server]] policy to listener `index` (SIGHUP): checked here first, so a
+   * policy that needs larger tables than the workers reserved throws (restart to apply) and nothing
+   * changes; otherwise every worker takes it before its next batch, keeping its rate-limit and
+   * interleaved tables, and restarted workers start with it.
+   */
+  configure(index: number, policy: ServerPolicyOptions): void {
+    const l = this.listeners[index];
+    if (l === undefined) throw new RangeError(`no listener ${index}`);
+    const before = compileServerPolicy({ ...l.spec.policy, batchSize: this.batchSize });
+    const next = compileServerPolicy({ ...policy, batchSize: this.batchSize });
+    if (next.rateTableBytes > before.rateTableBytes || next.interleavedTableBytes > before.interleavedTableBytes || next.accessListCapacity > before.accessListCapacity || next.capacity !== before.capacity) {
+      throw new PolicyError("the new policy needs larger tables or another request size than the workers reserved");
+    }
+    l.spec = { ...l.spec, policy };
+    for (const s of l.slots) s.policyPort?.postMessage(policy);
+    l.shared.bumpPolicyVersion();
   }
 
   /** Test hook: makes worker `worker` of listener `listener` throw from its loop, as a bug would. */
@@ -361,30 +393,9 @@ export class BatchServer {
     return this.closed;
   }
 
-  private registerMetrics(m: MetricsRegistry): void {
-    // The families NtpServer (ntp-server.ts) registers, over this engine's listeners plus any the
-    // daemon serves with the dgram engine beside it (`alsoReport`), so a mixed configuration still
-    // has one family per name.
-    const rows = (): ListenerStats[] => [...this.stats(), ...(this.o.alsoReport?.() ?? [])];
-    const per = (read: (s: ListenerStats) => number) => (): Sample[] => rows().map((s) => ({ labels: { listen_address: s.listenAddress }, value: read(s) }));
-    m.collector("ntp_server_received_packets_total", "Datagrams received by the NTP server.", "counter", per((s) => s.kernel.received));
-    m.collector("ntp_server_accepted_packets_total", "Requests answered with time (basic and interleaved).", "counter", per((s) => s.kernel.answered_basic + s.kernel.answered_interleaved));
-    m.collector("ntp_server_interleaved_packets_total", "Requests answered in interleaved mode (RFC 9769).", "counter", per((s) => s.kernel.answered_interleaved));
-    m.collector("ntp_server_kod_packets_total", "Kiss-o'-Death responses sent, by code.", "counter", () =>
-      rows().flatMap((s) => [
-        { labels: { listen_address: s.listenAddress, code: "RATE" }, value: s.kernel.kod_rate },
-        { labels: { listen_address: s.listenAddress, code: "DENY" }, value: s.kernel.kod_deny },
-      ]),
-    );
-    m.collector("ntp_server_dropped_packets_total", "Datagrams dropped without an answer, by reason.", "counter", () =>
-      rows().flatMap((s) =>
-        OUTCOMES.filter((o) => o.startsWith("dropped_")).map((o) => ({ labels: { listen_address: s.listenAddress, reason: o.slice(8) }, value: s.kernel[o] })),
-      ),
-    );
-    m.collector("ntp_server_sent_packets_total", "Responses handed to the kernel.", "counter", per((s) => s.sent));
-    m.collector("ntp_server_response_send_errors_total", "Responses the socket refused to send.", "counter", per((s) => s.sendErrors));
-    m.collector("ntp_server_send_queue_full_total", "Responses dropped because the send queue or socket buffer was full.", "counter", per((s) => s.sendQueueFull));
-    // The batch engine's own.
+  /** The batch engine's own families (workers, restarts, kernel timestamps, batches). The common
+   *  ntp_server_* ones come from registerServerMetrics (server-metrics.ts) over stats(). */
+  registerEngineMetrics(m: MetricsRegistry): void {
     const engine = (read: (s: BatchListenerStats) => number) => (): Sample[] =>
       this.engineStats().map((s) => ({ labels: { listen_address: s.listenAddress }, value: read(s) }));
     m.collector("ntp_server_worker_restarts_total", "Batch engine workers that died and were restarted.", "counter", engine((s) => s.restarts));

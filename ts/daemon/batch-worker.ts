@@ -21,7 +21,7 @@
 //
 // Run as a worker: the main thread (batch-engine.ts) starts this file with workerData of type
 // WorkerSetup. BatchLoop is exported so tests can drive the same loop in-thread.
-import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
 import { performance } from "node:perf_hooks";
 import { instantiateCore } from "../core/index.js";
 import type { WasmInstance } from "../core/instance.js";
@@ -45,6 +45,8 @@ export interface WorkerSetup {
   address: string;
   port: number;
   policy: ServerPolicyOptions;
+  /** Later policies (reload) arrive here, announced by the shared policy version. */
+  policyPort: MessagePort;
   batchSize: number;
   idleWaitMs: number;
   /** Workers sharing the port: with more than one, requests are steered by client address. */
@@ -56,7 +58,8 @@ export interface WorkerSetup {
 export type WorkerMessage =
   | { type: "ready"; port: number; fd: number; steered: boolean }
   | { type: "failed"; message: string; code?: string }
-  | { type: "stopped" };
+  | { type: "stopped" }
+  | { type: "policy-rejected"; message: string };
 
 /** Test hook: replaces the clock readings (so two engines can be fed identical timestamps) and sees
  *  every batch. Never set in production. */
@@ -106,6 +109,10 @@ export interface BatchLoopOptions {
   shared: SharedServerState;
   index: number;
   idleWaitMs: number;
+  /** Where reloaded policies arrive (see WorkerSetup.policyPort); absent in tests. */
+  policyPort?: MessagePort;
+  /** Told when a reloaded policy does not fit this kernel (it keeps the previous one). */
+  onPolicyRejected?: (message: string) => void;
   test?: BatchLoopTestHooks;
 }
 
@@ -123,6 +130,7 @@ export class BatchLoop {
   private readonly rx = new Uint32Array(2);
   private readonly result: SendResult = { queued: 0, sent: 0, wouldBlock: 0, errors: 0, anySaved: false };
   private systemVersion = 0;
+  private policyVersion = 0;
   private lastPublish = 0;
   private batches = 0;
   private requests = 0;
@@ -194,6 +202,8 @@ export class BatchLoop {
       }
     }
 
+    if (o.shared.policyVersion() !== this.policyVersion) this.applyPolicy();
+
     this.k.handleBatch(got, now[0]!, now[1]!);
     const r = this.io.send(got, this.result);
     if (test === undefined) this.io.readRealtime(this.sent);
@@ -215,6 +225,21 @@ export class BatchLoop {
     this.requests += got;
     this.maybePublish(false);
     return got;
+  }
+
+  /** Takes the newest policy posted to this worker (synchronously: this loop never yields). */
+  private applyPolicy(): void {
+    this.policyVersion = this.o.shared.policyVersion();
+    const port = this.o.policyPort;
+    if (port === undefined) return;
+    let latest: ServerPolicyOptions | undefined;
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) latest = m.message as ServerPolicyOptions;
+    if (latest === undefined) return;
+    try {
+      this.k.configure({ ...latest, batchSize: this.k.slots });
+    } catch (err) {
+      this.o.onPolicyRejected?.(err instanceof Error ? err.message : String(err));
+    }
   }
 
   private maybePublish(idle: boolean): void {
@@ -259,7 +284,10 @@ async function workerMain(setup: WorkerSetup): Promise<void> {
     shared.setSocketFd(setup.index, socket.fd);
     const steered = setup.groupSize > 1 ? steerBySourceAddress(socket, setup.groupSize) : true;
     io = new BatchSocketIo(socket, slotLayout(wasm, kernel));
-    loop = new BatchLoop({ kernel, io, shared, index: setup.index, idleWaitMs: setup.idleWaitMs });
+    loop = new BatchLoop({
+      kernel, io, shared, index: setup.index, idleWaitMs: setup.idleWaitMs, policyPort: setup.policyPort,
+      onPolicyRejected: (message) => port.postMessage({ type: "policy-rejected", message } satisfies WorkerMessage),
+    });
     port.postMessage({ type: "ready", port: socket.localPort(), fd: socket.fd, steered } satisfies WorkerMessage);
   } catch (err) {
     io?.free();

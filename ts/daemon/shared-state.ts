@@ -5,6 +5,9 @@
 //   control       main → workers   0 = serve, 1 = drain and stop
 //   system state  main → workers   leap, stratum, precision, reference id, root delay/dispersion,
 //                                  reference time: a seqlock-versioned record
+//   policy version main → workers  bumped after a new policy (SIGHUP reload) was posted to every
+//                                  worker's MessagePort; a worker that sees it move takes the message
+//                                  synchronously (receiveMessageOnPort) before its next batch
 //   per worker    worker → main    its counters (kernel outcomes + engine events): seqlock-versioned
 //                 main → worker    a command word (test hook: crash), read once per batch
 //                 worker → main    its socket's fd + 1 (0 = none open), so the main thread can close
@@ -69,7 +72,8 @@ export const COMMAND_CRASH = 1;
 // ---- Layout, in Int32 words ----
 const CONTROL = 0;
 const SYSTEM_VERSION = 1;
-const SYSTEM = 2; // 14 words: leap, stratum, precision, referenceId, rootDelay(2), rootDispersion(2), refHi, refLo, spare(4)
+const POLICY_VERSION = 2;
+const SYSTEM = 3; // 14 words: leap, stratum, precision, referenceId, rootDelay(2), rootDispersion(2), refHi, refLo, spare(4)
 const SYSTEM_WORDS = 14;
 const WORKERS = SYSTEM + SYSTEM_WORDS;
 /** Per worker: version, command, fd + 1, spare, then 2 words per counter. */
@@ -114,6 +118,15 @@ export class SharedServerState {
   }
   stopRequested(): boolean {
     return Atomics.load(this.words, CONTROL) !== 0;
+  }
+
+  // ---- policy (writer: main thread) ----
+  /** Main thread, after posting a new policy to every worker. */
+  bumpPolicyVersion(): void {
+    Atomics.add(this.words, POLICY_VERSION, 1);
+  }
+  policyVersion(): number {
+    return Atomics.load(this.words, POLICY_VERSION);
   }
 
   // ---- system state (writer: main thread) ----
