@@ -147,4 +147,24 @@ describe("server loop (simulated transport)", () => {
     await expect(transport.bind("127.0.0.1", 123, () => undefined)).rejects.toThrow(/EADDRINUSE/);
     await server.close();
   });
+
+  it("a failing kernel call drops that datagram, is counted, and the server keeps serving", async () => {
+    const config = parseConfig('[synchronization]\nlocal-stratum = 8\n[[server]]\nlisten = "127.0.0.1:123"\n', "test.toml");
+    const { wasm } = await loadFreshCore();
+    const clock = new SimClock(T0);
+    const transport = new SimServerTransport(clock);
+    const metrics = new MetricsRegistry();
+    const real = createRequestKernel(config.server[0]!, wasm, clock);
+    const faulty = { ...real, handleOne: (b: Uint8Array, ...rest: [Peer, bigint, bigint]) => (b[47] === 0xee ? (() => { throw new Error("trap"); })() : real.handleOne(b, ...rest)) };
+    const server = new NtpServer({ transport, clock, logger: silentLogger(), metrics, summaryIntervalSeconds: 0 });
+    await server.listen([{ address: "127.0.0.1", port: 123, kernel: faulty }]);
+    server.setSystemState(systemStateFor(config, clock));
+    transport.deliver("127.0.0.1:123", request(0xeen), client);
+    transport.deliver("127.0.0.1:123", request(0x01n), client);
+    await new Promise((r) => setImmediate(r));
+    expect(transport.sent).toHaveLength(1);
+    expect(server.stats()[0]!.internalErrors).toBe(1);
+    expect(metrics.total("ntp_server_internal_errors_total")).toBe(1);
+    await server.close();
+  });
 });

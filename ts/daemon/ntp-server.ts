@@ -67,6 +67,7 @@ interface Listener {
   sendErrors: number;
   sendQueueFull: number;
   socketErrors: number;
+  internalErrors: number;
 }
 
 export interface ListenerStats {
@@ -79,6 +80,8 @@ export interface ListenerStats {
   sendQueueFull: number;
   /** Asynchronous socket errors (reported by the socket, not tied to one send); engines without them omit it. */
   socketErrors?: number;
+  /** Datagrams dropped because the request kernel failed (a bug if ever non-zero). */
+  internalErrors?: number;
 }
 
 /** Requests answered with time, KoD, or dropped: the three-way split of `received`. */
@@ -117,7 +120,7 @@ export class NtpServer {
   async listen(specs: ListenerSpec[]): Promise<string[]> {
     try {
       for (const spec of specs) {
-        const entry: Partial<Listener> & { spec: ListenerSpec } = { spec, inflight: 0, sent: 0, sendErrors: 0, sendQueueFull: 0, socketErrors: 0 };
+        const entry: Partial<Listener> & { spec: ListenerSpec } = { spec, inflight: 0, sent: 0, sendErrors: 0, sendQueueFull: 0, socketErrors: 0, internalErrors: 0 };
         entry.socket = await this.o.transport.bind(
           spec.address,
           spec.port,
@@ -152,7 +155,16 @@ export class NtpServer {
 
   private onDatagram(l: Listener, bytes: Uint8Array, from: Peer, receivedAt: NtpTimestamp): void {
     const now = this.o.clock.now();
-    const r = l.spec.kernel.handleOne(bytes, from, receivedAt, now);
+    let r: HandledRequest;
+    try {
+      r = l.spec.kernel.handleOne(bytes, from, receivedAt, now);
+    } catch (err) {
+      // A kernel fault (a WASM trap would be a bug: the kernel checks every length) must not take
+      // the whole server down with it: count it, say it (rate-limited), drop the datagram.
+      l.internalErrors++;
+      this.warnings.warn(`internal-error ${l.socket.listenAddress}`, "request kernel failed; datagram dropped", { err: err instanceof Error ? err.message : String(err) });
+      return;
+    }
     if (r.response === undefined) return;
     if (l.inflight >= MAX_INFLIGHT_SENDS) {
       l.sendQueueFull++;
@@ -187,6 +199,7 @@ export class NtpServer {
       sendErrors: l.sendErrors,
       sendQueueFull: l.sendQueueFull,
       socketErrors: l.socketErrors,
+      internalErrors: l.internalErrors,
     }));
   }
 
@@ -204,7 +217,7 @@ export class NtpServer {
           answered: answered - prev.answered,
           kod: kod - prev.kod,
           dropped: dropped - prev.dropped,
-          totals: { ...s.kernel, sent: s.sent, sendErrors: s.sendErrors, sendQueueFull: s.sendQueueFull, socketErrors: s.socketErrors },
+          totals: { ...s.kernel, sent: s.sent, sendErrors: s.sendErrors, sendQueueFull: s.sendQueueFull, socketErrors: s.socketErrors, internalErrors: s.internalErrors },
         },
         final ? "server totals at shutdown" : "server summary",
       );

@@ -26,4 +26,5 @@ export function registerServerMetrics(m: MetricsRegistry, stats: () => ListenerS
   m.collector("ntp_server_response_send_errors_total", "Responses the socket refused to send.", "counter", per((s) => s.sendErrors));
   m.collector("ntp_server_send_queue_full_total", "Responses dropped because too many sends were pending.", "counter", per((s) => s.sendQueueFull));
   m.collector("ntp_server_socket_errors_total", "Errors the socket reported outside a send.", "counter", per((s) => s.socketErrors ?? 0));
+  m.collector("ntp_server_internal_errors_total", "Datagrams dropped because the request kernel failed (a bug if not 0).", "counter", per((s) => s.internalErrors ?? 0));
 }
