@@ -101,7 +101,8 @@ export function ntpToUnixNs(t: bigint): bigint {
   return ((t >> 32n) - 2_208_988_800n) * 1_000_000_000n + (((t & 0xffffffffn) * 1_000_000_000n) >> 32n);
 }
 
-/** A server socket as the worker opens it (SO_REUSEPORT, SO_TIMESTAMPNS). */
+/** A server socket as a worker opens it (SO_TIMESTAMPNS), for the in-thread loop. Without
+ *  SO_REUSEPORT: a port-0 bind with it can land in another test's reuseport group. */
 export function serverSocket(address = "127.0.0.1"): LinuxUdpSocket {
-  return LinuxUdpSocket.open({ address, port: 0, reusePort: true, kernelTimestamps: true, receiveBufferBytes: 1 << 20 });
+  return LinuxUdpSocket.open({ address, port: 0, kernelTimestamps: true, receiveBufferBytes: 1 << 20 });
 }

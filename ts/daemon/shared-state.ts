@@ -49,6 +49,9 @@ export const ENGINE_COUNTERS = [
   "tx_lead_ns_max",
   /** Waits for traffic (poll) that ended without any. */
   "idle_waits",
+  /** Requests in batches whose kernel call threw (a WASM trap: a bug, never expected): dropped
+   *  unanswered, and the worker carries on rather than dying on every such batch. */
+  "kernel_call_failed",
 ] as const;
 export type EngineCounterName = (typeof ENGINE_COUNTERS)[number];
 
