@@ -7,7 +7,7 @@
 // most one request outstanding per round and any response it gets belongs to that request.
 import { afterAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { built, clientRequest, collector, decodeResponse, freeUdpPort, metricSum, send, sleep, startDaemon, stopAll, until } from "./process-helpers.js";
+import { ENGINES, built, clientRequest, collector, decodeResponse, freeUdpPort, metricSum, send, sleep, startDaemon, stopAll, until } from "./process-helpers.js";
 
 afterAll(stopAll);
 
@@ -62,11 +62,11 @@ function hostileCorpus(): Buffer[] {
   return out;
 }
 
-describe.skipIf(!built)("hostile input to a running daemon", () => {
+describe.skipIf(!built).each(ENGINES)("hostile input to a running daemon (engine %s)", (engine) => {
   it("never crashes, keeps answering, counts every datagram, never amplifies", { timeout: 120_000 }, async () => {
     const port = await freeUdpPort();
     // No rate limit: every valid request must be answered, whatever the flood around it.
-    const d = await startDaemon(`[synchronization]\nlocal-stratum = 8\n\n[[server]]\nlisten = "127.0.0.1:${port}"\n`);
+    const d = await startDaemon(`[synchronization]\nlocal-stratum = 8\n\n[[server]]\nlisten = "127.0.0.1:${port}"\nengine = "${engine}"\n`);
     const pool = await Promise.all(Array.from({ length: POOL }, () => collector("127.0.0.1")));
     const valid = await collector("127.0.0.1");
     const corpus = hostileCorpus();

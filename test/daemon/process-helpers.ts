@@ -13,6 +13,11 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const CLI = join(ROOT, "dist", "ts", "cli", "main.js");
 export const built = existsSync(CLI);
 
+/** The server engines a [[server]] can use (`engine = …`); process tests run against each. The
+ *  batch engine needs Linux x64/arm64 (ts/daemon/linux-udp.ts). */
+export const ENGINES: ("dgram" | "batch")[] =
+  process.platform === "linux" && (process.arch === "x64" || process.arch === "arm64") ? ["dgram", "batch"] : ["dgram"];
+
 /** A UDP port that was free a moment ago on `host` (the kernel's choice for port 0). */
 export async function freeUdpPort(host = "127.0.0.1"): Promise<number> {
   const s = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");

@@ -8,7 +8,7 @@ import { silentLogger } from "../../ts/observe/logger.js";
 import { NtpServer, splitOutcomes } from "../../ts/daemon/ntp-server.js";
 import { SimServerTransport, type Peer } from "../../ts/daemon/server-transport.js";
 import { createRequestKernel } from "../../ts/daemon/request-kernel.js";
-import { LOCAL_REFERENCE_ID, systemStateFor } from "../../ts/daemon/daemon.js";
+import { LOCAL_REFERENCE_ID, engineFor, systemStateFor } from "../../ts/daemon/daemon.js";
 import { loadFreshCore } from "../../ts/daemon/load-core.js";
 
 const T0 = (3_972_844_800n << 32n) | 0x12345678n;
@@ -166,5 +166,14 @@ describe("server loop (simulated transport)", () => {
     expect(server.stats()[0]!.internalErrors).toBe(1);
     expect(metrics.total("ntp_server_internal_errors_total")).toBe(1);
     await server.close();
+  });
+
+  it("engineFor: batch where asked or where available, dgram otherwise; batch unavailable is an error", () => {
+    const cfg = (engine: string) => parseConfig(`[[server]]\nlisten = "127.0.0.1:123"\nengine = "${engine}"\n`, "t.toml").server[0]!;
+    expect(engineFor(cfg("auto"), true)).toBe("batch");
+    expect(engineFor(cfg("auto"), false)).toBe("dgram");
+    expect(engineFor(cfg("dgram"), true)).toBe("dgram");
+    expect(engineFor(cfg("batch"), true)).toBe("batch");
+    expect(() => engineFor(cfg("batch"), false)).toThrow(/engine = "batch" needs Linux/);
   });
 });

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import path from "node:path";
 import fs from "node:fs";
 import { findPeer, peerOrSkip, privateTempDir, runChronydClient, runCommand, stopAllPeers } from "./peers.js";
-import { built, freeUdpPort, metricSum, startDaemon, stopAll, sleep } from "../daemon/process-helpers.js";
+import { ENGINES, built, freeUdpPort, metricSum, startDaemon, stopAll, sleep } from "../daemon/process-helpers.js";
 
 const chronyd = peerOrSkip("chronyd", "chronyc", "setpriv");
 
@@ -14,10 +14,10 @@ afterAll(async () => {
   await stopAllPeers();
 });
 
-describe.skipIf(!chronyd || !built)("chronyd as a client of tock", () => {
+describe.skipIf(!chronyd || !built).each(ENGINES)("chronyd as a client of tock (engine %s)", (engine) => {
   it("chronyd -Q accepts tock's responses and measures an offset near zero", { timeout: 60_000 }, async () => {
     const port = await freeUdpPort();
-    const d = await startDaemon(`[synchronization]\nlocal-stratum = 8\n\n[[server]]\nlisten = "127.0.0.1:${port}"\n`);
+    const d = await startDaemon(`[synchronization]\nlocal-stratum = 8\n\n[[server]]\nlisten = "127.0.0.1:${port}"\nengine = "${engine}"\n`);
     try {
       const r = await runChronydClient({ port, sourceOptions: "iburst maxsamples 4", timeoutS: 10 });
       expect(r.offset, r.output).toBeDefined();
@@ -33,7 +33,7 @@ describe.skipIf(!chronyd || !built)("chronyd as a client of tock", () => {
 
   it("chronyd with xleave gets interleaved responses", { timeout: 60_000 }, async () => {
     const port = await freeUdpPort();
-    const d = await startDaemon(`[synchronization]\nlocal-stratum = 8\n\n[[server]]\nlisten = "127.0.0.1:${port}"\n`);
+    const d = await startDaemon(`[synchronization]\nlocal-stratum = 8\n\n[[server]]\nlisten = "127.0.0.1:${port}"\nengine = "${engine}"\n`);
     const dir = privateTempDir("tock-chronyd-xleave-");
     const socketPath = path.join(dir, "chronyd.sock");
     const conf = path.join(dir, "chronyd.conf");

@@ -5,6 +5,10 @@
 // drop to [daemon] user/group, so no privileged operation is needed later. The server clock's state
 // (leap, stratum, …) is pushed into the kernels before the first request can arrive.
 //
+// Engines: each [[server]] entry is served by the node:dgram loop (ntp-server.ts) or the batch
+// engine (batch-engine.ts: worker threads, recvmmsg/sendmmsg, kernel timestamps), chosen by its
+// `engine` key (engineFor). Both feed one set of ntp_server_* metrics, labelled by listen address.
+//
 // Everything I/O-ish is injectable (transport, clock, logger, kernel factory) so the same start-up
 // runs in tests over the simulated transport.
 import type { Clock } from "../clock/clock.js";
@@ -14,10 +18,12 @@ import { createLogger, type Logger, type LogLevel } from "../observe/logger.js";
 import { MetricsRegistry } from "../observe/metrics.js";
 import { serveMetrics, type MetricsServer } from "../observe/metrics-http.js";
 import { loadCore } from "./load-core.js";
-import { NtpServer, type RequestKernel, type ServerSystemState } from "./ntp-server.js";
+import { NtpServer, type ListenerStats, type RequestKernel, type ServerSystemState } from "./ntp-server.js";
+import { BatchServer, batchEngineSupported } from "./batch-engine.js";
+import { registerServerMetrics } from "./server-metrics.js";
 import { dropPrivileges } from "./privileges.js";
 import { unsynchronisedState } from "../protocol/server-policy.js";
-import { createRequestKernel } from "./request-kernel.js";
+import { createRequestKernel, policyOptionsFor } from "./request-kernel.js";
 import { DgramServerTransport, type ServerTransport } from "./server-transport.js";
 import type { WasmInstance } from "../core/instance.js";
 
@@ -61,22 +67,40 @@ export interface DaemonOptions {
 }
 
 export interface RunningDaemon {
-  readonly server: NtpServer;
   readonly metrics: MetricsRegistry;
   readonly logger: Logger;
+  /** Listen addresses in config order, and which engine serves each. */
   readonly listenAddresses: string[];
+  readonly engines: ServerEngineName[];
   readonly metricsAddress: string | undefined;
+  /** Counters per listener, in config order. */
+  stats(): ListenerStats[];
   /** Logs the counter summary now (SIGUSR1). */
   logSummary(): void;
   /**
    * Applies a reloaded config (SIGHUP): per-server policy (versions, access lists, rate-limit
-   * parameters, interleaved on/off) and [synchronization]. Listen addresses, table sizes and the
-   * user cannot change without a restart (sockets are bound and root is gone): then nothing is
-   * changed and the reason is returned.
+   * parameters, interleaved on/off) and [synchronization]. Listen addresses, engines, table sizes
+   * and the user cannot change without a restart (sockets are bound and root is gone): then
+   * nothing is changed and the reason is returned.
    */
   reload(next: TockConfig): string | undefined;
-  /** Closes every socket and timer; logs the final totals. Idempotent. */
+  /** Closes every socket, worker and timer; logs the final totals. Idempotent. */
   stop(): Promise<void>;
+}
+
+export type ServerEngineName = "dgram" | "batch";
+
+/**
+ * Which engine serves a [[server]] entry: `engine = "batch"` needs Linux (x64/arm64) and the built
+ * worker script; `"auto"` takes it where available, else node:dgram; `"dgram"` always node:dgram.
+ */
+export function engineFor(server: ServerConfig, batchAvailable: boolean): ServerEngineName {
+  if (server.engine === "dgram") return "dgram";
+  if (server.engine === "batch") {
+    if (!batchAvailable) throw new Error(`[[server]] ${server.listen.text}: engine = "batch" needs Linux on x64/arm64 and a built dist/ (use "auto" or "dgram")`);
+    return "batch";
+  }
+  return batchAvailable ? "batch" : "dgram";
 }
 
 export async function startDaemon(config: TockConfig, options: DaemonOptions = {}): Promise<RunningDaemon> {
@@ -84,26 +108,51 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
   const { core, wasm } = await loadCore();
   const clock = options.clock ?? new SystemClock((t) => core.unixToNtp(t));
   const metrics = new MetricsRegistry();
+  const summaryIntervalSeconds = options.summaryIntervalSeconds ?? 60;
+  // A simulated transport only exists for the dgram engine, so tests that inject one get that.
+  const batchAvailable = options.transport === undefined && options.createKernel === undefined && batchEngineSupported();
+  const engines = config.server.map((s) => engineFor(s, batchAvailable));
+  // Config index → index within its engine.
+  const indexInEngine = engines.map((e, i) => engines.slice(0, i).filter((x) => x === e).length);
+  const dgramEntries = config.server.filter((_, i) => engines[i] === "dgram");
+  const batchEntries = config.server.filter((_, i) => engines[i] === "batch");
+
   const createKernel = options.createKernel ?? createRequestKernel;
-  const kernels = config.server.map((s) => createKernel(s, wasm, clock));
-  const server = new NtpServer({
+  const kernels = dgramEntries.map((s) => createKernel(s, wasm, clock));
+  const dgram = new NtpServer({
     transport: options.transport ?? new DgramServerTransport(clock, { receiveBufferBytes: 4 << 20, sendBufferBytes: 4 << 20 }),
     clock,
     logger,
-    metrics,
-    summaryIntervalSeconds: options.summaryIntervalSeconds ?? 60,
+    summaryIntervalSeconds,
   });
+  const batch = batchEntries.length > 0 ? new BatchServer({ logger, summaryIntervalSeconds, receiveBufferBytes: 4 << 20, sendBufferBytes: 4 << 20 }) : undefined;
+  const stats = (): ListenerStats[] => {
+    const d = dgram.stats();
+    const b = batch?.stats() ?? [];
+    return engines.map((e, i) => (e === "dgram" ? d[indexInEngine[i]!] : b[indexInEngine[i]!])).filter((x): x is ListenerStats => x !== undefined);
+  };
+  registerServerMetrics(metrics, stats);
+  batch?.registerEngineMetrics(metrics);
+
   let metricsServer: MetricsServer | undefined;
   let refresh: NodeJS.Timeout | undefined;
   const stopAll = async () => {
     clearInterval(refresh);
-    await server.close();
+    await Promise.all([dgram.close(), batch?.close()]);
     await metricsServer?.close();
   };
   try {
-    const addresses = await server.listen(config.server.map((s, i) => ({ address: s.listen.host, port: s.listen.port, kernel: kernels[i]! })));
+    const dgramAddresses = await dgram.listen(dgramEntries.map((s, i) => ({ address: s.listen.host, port: s.listen.port, kernel: kernels[i]! })));
+    const batchAddresses = batch
+      ? await batch.listen(batchEntries.map((s) => ({ address: s.listen.host, port: s.listen.port, policy: policyOptionsFor(s), workers: s.workers })))
+      : [];
+    const addresses = engines.map((e, i) => (e === "dgram" ? dgramAddresses : batchAddresses)[indexInEngine[i]!]!);
     let current = config;
-    const pushState = () => server.setSystemState(systemStateFor(current, clock));
+    const pushState = () => {
+      const state = systemStateFor(current, clock);
+      dgram.setSystemState(state);
+      batch?.setSystemState(state);
+    };
     pushState();
     if (config.synchronization.localStratum < 16) {
       refresh = setInterval(pushState, LOCAL_REFRESH_SECONDS * 1000);
@@ -112,28 +161,40 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
     if (options.metricsListen) metricsServer = await serveMetrics(metrics, options.metricsListen.host, options.metricsListen.port);
     const state = systemStateFor(config, clock);
     logger.info(
-      { listen: addresses, metrics: metricsServer?.address, stratum: state.stratum, leap: state.leap },
+      { listen: addresses, engines, metrics: metricsServer?.address, stratum: state.stratum, leap: state.leap },
       addresses.length === 0 ? "no [[server]] configured: not serving time" : `serving NTP on ${addresses.join(", ")}`,
     );
     dropPrivilegesIfConfigured(config, logger);
     let stopped: Promise<void> | undefined;
+    const applyPolicies = (c: TockConfig) =>
+      c.server.forEach((s, i) => {
+        if (engines[i] === "dgram") kernels[indexInEngine[i]!]!.configure(s);
+        else batch!.configure(indexInEngine[i]!, policyOptionsFor(s));
+      });
     return {
-      server,
       metrics,
       logger,
       listenAddresses: addresses,
+      engines,
       metricsAddress: metricsServer?.address,
-      logSummary: () => server.logSummary(),
+      stats,
+      logSummary: () => {
+        dgram.logSummary();
+        batch?.logSummary();
+      },
       reload(next) {
         const listens = (c: TockConfig) => c.server.map((s) => `${s.listen.family}/${s.listen.host}/${s.listen.port}`).join(" ");
         if (listens(next) !== listens(current)) return "the [[server]] listen addresses changed; restart tock to apply";
+        if (next.server.some((s, i) => engineFor(s, batchAvailable) !== engines[i] || (engines[i] === "batch" && s.workers !== current.server[i]!.workers))) {
+          return "a [[server]] engine or workers setting changed; restart tock to apply";
+        }
         if (next.daemon.user !== current.daemon.user || next.daemon.group !== current.daemon.group) return "[daemon] user/group changed; restart tock to apply";
         const previous = current;
         try {
-          next.server.forEach((s, i) => kernels[i]!.configure(s));
+          applyPolicies(next);
         } catch (err) {
           // Put back what was there, so the servers keep one consistent policy.
-          previous.server.forEach((s, i) => kernels[i]!.configure(s));
+          applyPolicies(previous);
           return `${err instanceof Error ? err.message : String(err)}; restart tock to apply`;
         }
         current = next;
@@ -147,7 +208,8 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
       },
       stop: () => {
         stopped ??= (async () => {
-          server.logSummary(true);
+          dgram.logSummary(true);
+          batch?.logSummary(true);
           await stopAll();
         })();
         return stopped;

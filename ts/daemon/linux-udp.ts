@@ -100,11 +100,15 @@ function lib(): Libc {
 }
 
 export class LinuxUdpError extends Error {
+  /** The errno's name ("EADDRINUSE", …), as Node's own socket errors carry it. */
+  readonly code: string | undefined;
   constructor(
     readonly call: string,
     readonly errno: number,
   ) {
-    super(`${call}: ${lib().strerror(errno)} (errno ${errno})`);
+    const code = Object.entries(koffi.os.errno).find(([, n]) => n === errno)?.[0];
+    super(`${call}: ${lib().strerror(errno)} (${code ?? `errno ${errno}`})`);
+    this.code = code;
   }
 }
 
