@@ -8,7 +8,11 @@
 //
 // This first part is the contract shared with the discipline (helper L2, ts/protocol/discipline.ts)
 // and the clock drivers (helper K, ts/clock/): SystemUpdate, Discipline, ClockAction.
-import type { SelectionStatus } from "../core/selection.js";
+import type { NtpTimestamp } from "../core/api.js";
+import type { FilterOutcome, Selection, SelectionResult, SelectionStatus, SourceFilterState, SourceSelectionState } from "../core/selection.js";
+import type { ClientSample } from "./client-exchange.js";
+import type { ServerSystemState } from "./server-policy.js";
+import type { SourceCondition } from "./source.js";
 
 /**
  * One new system-peer measurement, combined over the surviving sources (RFC 5905 §11.2.3 combine),
@@ -73,4 +77,233 @@ export interface Discipline {
   update(u: SystemUpdate, now: number): ClockAction[];
   /** Called about once a second (§12 clock_adjust): returns periodic actions (e.g. slew portions). */
   tick(now: number): ClockAction[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The system process.
+//
+// Each source (ts/protocol/source.ts, or later a reference clock) is attached to one index of the
+// selection kernel. After every filter update select() runs over ALL attached sources (RFC 5905
+// A.5.5.1: the whole population is judged each time, not only the one that changed); its per-source
+// words and result are kept for reports. A result with `newUpdate` becomes a SystemUpdate for the
+// discipline, and the system state served downstream (§11.2.3 Figure 25):
+//   stratum = system peer's + 1 · refid = its address (IPv4) or MD5 hash (IPv6), refid.ts ·
+//   root delay Δ and root dispersion Ε from the selection kernel (Ε already includes |Θ|, so an
+//   observe-only daemon whose clock is off says so) · leap = the survivors' majority.
+// Between updates Ε grows by PHI per second (§11.2.3: the error bound widens as the clock runs
+// free); when it passes MAXDIST the server falls back to the unsynchronised (or local-stratum)
+// state, since downstream clients would refuse us anyway.
+// Without a discipline (observe mode) everything above still runs; only no clock action is made.
+
+/** What selection needs to know about a source besides its filter (implemented by NtpSource). */
+export interface PeerView {
+  readonly reach: number;
+  /** Peer variable: a packet's stratum 0 is already 16 here. */
+  readonly stratum: number;
+  readonly leap: number;
+  readonly rootDelay: number;
+  readonly rootDispersion: number;
+  /** Reference id in the server's packets (loop detection). */
+  readonly serverRefid: number;
+  /** Current poll interval (s). */
+  readonly pollInterval: number;
+  readonly condition: SourceCondition;
+}
+
+/** A source's state in words, as `tock sources` prints it. */
+export type SourceStatusWord = SourceSelectionState | Exclude<SourceCondition, "reachable">;
+
+export interface SystemOptions {
+  selection: Selection;
+  /** CMIN: truechimers needed before the clock is steered ([synchronization] minimum-agreeing-sources). */
+  minimumAgreeingSources: number;
+  /** Absent: observe mode — compute and report, never act on the clock. */
+  discipline?: Discipline | undefined;
+  /** The state to serve while not synchronised (local stratum or unsynchronised). */
+  fallback: () => ServerSystemState;
+  /** Our clock's precision (log2 s), advertised downstream. */
+  precisionLog2: number;
+  /** Our own reference id as servers would see it (0: unknown), for loop detection. */
+  localRefid?: number;
+}
+
+/** One run of selection and what came of it. */
+export interface SelectRound {
+  result: SelectionResult;
+  /** Present when the system peer had a new sample. */
+  update: SystemUpdate | undefined;
+  /** Clock actions the discipline asked for (empty in observe mode). */
+  actions: ClockAction[];
+  /** A step was among the actions: every filter was emptied; the sources must restart (burst). */
+  stepped: boolean;
+}
+
+/** The served state held since the last update, with what is needed to age it. */
+interface Synchronised {
+  state: ServerSystemState;
+  /** Monotonic time of the update (s). */
+  at: number;
+}
+
+export class SystemProcess {
+  private readonly peers: (PeerView | undefined)[];
+  private readonly refids: number[];
+  private readonly selection: Selection;
+  private readonly options: SystemOptions;
+  private lastResult: SelectionResult | undefined;
+  private lastUpdateValue: SystemUpdate | undefined;
+  private synced: Synchronised | undefined;
+  /** (monotonic, NTP) pair from the newest sample: converts selection times to NTP timestamps. */
+  private anchor: { mono: number; ntp: NtpTimestamp } | undefined;
+
+  constructor(options: SystemOptions) {
+    this.options = options;
+    this.selection = options.selection;
+    this.peers = new Array<PeerView | undefined>(options.selection.maxSources).fill(undefined);
+    this.refids = new Array<number>(options.selection.maxSources).fill(0);
+  }
+
+  get discipline(): Discipline | undefined {
+    return this.options.discipline;
+  }
+
+  /** The newest selection result, the newest update. */
+  get result(): SelectionResult | undefined {
+    return this.lastResult;
+  }
+  get lastUpdate(): SystemUpdate | undefined {
+    return this.lastUpdateValue;
+  }
+
+  /** Attaches a source; `refid` is what we advertise if it becomes system peer. Returns its index. */
+  attach(peer: PeerView, refid: number): number {
+    const index = this.peers.indexOf(undefined);
+    if (index < 0) throw new RangeError(`no room for another source (at most ${this.peers.length})`);
+    this.peers[index] = peer;
+    this.refids[index] = refid >>> 0;
+    this.selection.resetSource(index);
+    return index;
+  }
+
+  /** Detaches source `index` (pool replacement, demobilisation); its filter is emptied. */
+  detach(index: number): void {
+    if (this.peers[index] === undefined) return;
+    this.peers[index] = undefined;
+    this.selection.resetSource(index);
+  }
+
+  /** Attached source indices. */
+  indices(): number[] {
+    const out: number[] = [];
+    this.peers.forEach((p, i) => p !== undefined && out.push(i));
+    return out;
+  }
+
+  filterState(index: number): SourceFilterState {
+    return this.selection.sourceState(index);
+  }
+
+  /** A valid sample of source `index` (arrived at monotonic `time`); runs selection when the filter moved. */
+  sample(index: number, s: ClientSample, time: number, now: number): { outcome: FilterOutcome; round: SelectRound | undefined } {
+    const peer = this.requirePeer(index);
+    this.anchor = { mono: time, ntp: s.receivedAt };
+    const outcome = this.selection.addSample(index, { offset: s.offset, delay: s.delay, dispersion: s.dispersion, time }, now, peer.pollInterval);
+    return { outcome, round: outcome === "updated" ? this.select(now) : undefined };
+  }
+
+  /** Source `index` missed polls: age its filter (RFC 5905 A.5.7.1); reselect when that changed it. */
+  missed(index: number, now: number): SelectRound | undefined {
+    const peer = this.requirePeer(index);
+    const outcome = this.selection.expire(index, now, peer.pollInterval);
+    return outcome === "updated" ? this.select(now) : undefined;
+  }
+
+  /** Runs selection over every attached source; hands a new update to the discipline. */
+  select(now: number): SelectRound {
+    const candidates = [];
+    let poll = Infinity;
+    for (let i = 0; i < this.peers.length; i++) {
+      const p = this.peers[i];
+      if (p === undefined) continue;
+      poll = Math.min(poll, p.pollInterval);
+      candidates.push({
+        index: i, stratum: p.stratum, leap: p.leap, rootDelay: p.rootDelay, rootDispersion: p.rootDispersion,
+        reachable: p.reach !== 0 && p.condition !== "denied", refid: this.refids[i]!, serverRefid: p.serverRefid,
+      });
+    }
+    const peerPoll = this.lastResult?.systemPeer != null ? this.peers[this.lastResult.systemPeer]?.pollInterval : undefined;
+    const result = this.selection.select(now, candidates, {
+      minCandidates: this.options.minimumAgreeingSources,
+      pollInterval: peerPoll ?? (poll === Infinity ? undefined : poll),
+      localRefid: this.options.localRefid ?? 0,
+    });
+    this.lastResult = result;
+    if (result.status !== "ok" || !result.newUpdate || result.systemPeer === null) {
+      return { result, update: undefined, actions: [], stepped: false };
+    }
+    const peer = this.peers[result.systemPeer]!;
+    const leap = (result.leap === 1 || result.leap === 2 ? result.leap : 0) as 0 | 1 | 2;
+    const filter = this.selection.sourceState(result.systemPeer);
+    const update: SystemUpdate = {
+      offset: result.offset, jitter: result.jitter, time: result.peerTime,
+      rootDelay: result.rootDelay, rootDispersion: result.rootDispersion,
+      stratum: result.stratum, refid: result.referenceId, leap, status: result.status,
+      pollInterval: peer.pollInterval, peerJitter: filter.jitter, selectionJitter: result.selectionJitter,
+      survivors: result.survivors,
+    };
+    this.lastUpdateValue = update;
+    this.synced = {
+      at: now,
+      state: {
+        leap, stratum: result.stratum, precision: this.options.precisionLog2, referenceId: result.referenceId,
+        rootDelay: result.rootDelay, rootDispersion: result.rootDispersion, referenceTime: this.ntpTime(result.peerTime),
+      },
+    };
+    const actions = this.options.discipline?.update(update, now) ?? [];
+    return { result, update, actions, stepped: this.afterActions(actions) };
+  }
+
+  /** About once a second: the discipline's periodic actions (none in observe mode). */
+  tick(now: number): { actions: ClockAction[]; stepped: boolean } {
+    const actions = this.options.discipline?.tick(now) ?? [];
+    return { actions, stepped: this.afterActions(actions) };
+  }
+
+  /** Source `index`'s state in words: its own condition first, then what selection made of it. */
+  word(index: number): SourceStatusWord {
+    const peer = this.requirePeer(index);
+    const condition = peer.condition;
+    if (condition !== "reachable") return condition;
+    return this.lastResult?.perSource[index] ?? "initialising";
+  }
+
+  /** The state to serve now: the last update's, its dispersion aged by PHI; else the fallback. */
+  serverState(now: number): ServerSystemState {
+    const s = this.synced;
+    if (s === undefined) return this.options.fallback();
+    const grown = s.state.rootDispersion + this.selection.tunables.frequencyTolerance * Math.max(0, now - s.at);
+    if (grown > this.selection.tunables.maxDistance) return this.options.fallback();
+    return { ...s.state, rootDispersion: grown };
+  }
+
+  private afterActions(actions: ClockAction[]): boolean {
+    if (!actions.some((a) => a.kind === "step")) return false;
+    // RFC 5905 §11.3 (step): the clock jumped, so every sample taken before is wrong by the step.
+    for (const i of this.indices()) this.selection.resetSource(i);
+    this.selection.resetSystem();
+    this.anchor = undefined;
+    return true;
+  }
+
+  private ntpTime(mono: number): NtpTimestamp {
+    const a = this.anchor;
+    if (a === undefined) return 0n;
+    return BigInt.asUintN(64, a.ntp + BigInt(Math.round((mono - a.mono) * 4294967296)));
+  }
+
+  private requirePeer(index: number): PeerView {
+    const p = this.peers[index];
+    if (p === undefined) throw new RangeError(`no source attached at index ${index}`);
+    return p;
+  }
 }
