@@ -7,11 +7,11 @@
 // The last lines give tock/chronyd ratios per offered rate.
 //
 // usage: npm run build && node dist/bench/server.js [--rates 100000,200000,400000] [--duration 3]
-//        [--repeat 3] [--servers echo,chronyd,chronyd-noclientlog,dgram-naive,tock,tock-batch,tock-batch-proto] [--gso 16]
+//        [--repeat 3] [--servers echo,chronyd,chronyd-noclientlog,dgram-naive,tock-dgram,tock-batch,tock-batch-proto] [--gso 16]
 // Servers: echo = C recvmmsg/sendmmsg responder (the ceiling); dgram-naive = the least a node:dgram
-// server can do (baseline of the dgram engine); tock = `tock daemon` (node:dgram engine);
-// tock-batch = the batch engine with one worker (bench/server-batch-engine.ts; issue 4);
-// tock-batch-proto = single-thread prototype with copies (bench/server-batch-proto.ts).
+// server can do (baseline of the dgram engine); tock-dgram / tock-batch = `tock daemon` with
+// engine = "dgram" / engine = "batch" and one worker; tock-batch-proto = a single-thread prototype
+// with copies (bench/server-batch-proto.ts), for comparison with the engine.
 // Everything is bounded: each generator run by --duration (max 60 s), each server by a kill at the end.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import dgram from "node:dgram";
@@ -34,7 +34,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { rates: [100_000, 200_000, 400_000], durationSeconds: 3, repeat: 3, servers: ["echo", "chronyd", "chronyd-noclientlog", "dgram-naive", "tock", "tock-batch"], gso: 16, basePort: 12300 + (process.pid % 500) * 8 };
+  const o: Options = { rates: [100_000, 200_000, 400_000], durationSeconds: 3, repeat: 3, servers: ["echo", "chronyd", "chronyd-noclientlog", "dgram-naive", "tock-dgram", "tock-batch"], gso: 16, basePort: 12300 + (process.pid % 500) * 8 };
   for (let i = 0; i < argv.length; i += 2) {
     const v = argv[i + 1] ?? "";
     switch (argv[i]) {
@@ -176,16 +176,14 @@ async function startServer(name: string, port: number, dir: string): Promise<Run
     case "dgram-naive": {
       return startProcess(name, pinned(0, [process.execPath, join(here, "server-dgram-naive.js"), String(port), "600"]), port);
     }
-    case "tock-batch": {
-      return startProcess(name, pinned(0, [process.execPath, join(here, "server-batch-engine.js"), String(port), "600", "1"]), port);
-    }
     case "tock-batch-proto": {
       // The issue-4 engine prototype (bench/server-batch-proto.ts): recvmmsg/sendmmsg + one WASM call per batch.
       return startProcess(name, pinned(0, [process.execPath, join(here, "server-batch-proto.js"), String(port), "600"]), port);
     }
-    case "tock": {
-      const conf = join(dir, "tock.toml");
-      writeFileSync(conf, tockBenchConfig(port));
+    case "tock-dgram":
+    case "tock-batch": {
+      const conf = join(dir, `${name}.toml`);
+      writeFileSync(conf, tockBenchConfig(port, name === "tock-batch" ? "batch" : "dgram"));
       return startProcess(name, pinned(0, [process.execPath, join(root, "dist", "ts", "cli", "main.js"), "daemon", "-c", conf]), port);
     }
     default:
@@ -193,8 +191,9 @@ async function startServer(name: string, port: number, dir: string): Promise<Run
   }
 }
 
-/** tock serving its own clock like chronyd's `local stratum 8`; no `rate-limit` table = no limiting. */
-function tockBenchConfig(port: number): string {
+/** tock serving its own clock like chronyd's `local stratum 8`; no `rate-limit` table = no limiting.
+ *  The batch engine gets one worker: the server side has one core, as chronyd has. */
+function tockBenchConfig(port: number, engine: "dgram" | "batch"): string {
   return [
     "[observability]",
     'log-level = "warn"',
@@ -204,6 +203,8 @@ function tockBenchConfig(port: number): string {
     "",
     "[[server]]",
     `listen = "127.0.0.1:${port}"`,
+    `engine = "${engine}"`,
+    ...(engine === "batch" ? ["workers = 1"] : []),
     "",
   ].join("\n");
 }
@@ -271,9 +272,9 @@ async function main(): Promise<void> {
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   process.stdout.write("\n" + line(header) + "\n" + line(widths.map((w) => "-".repeat(w))) + "\n" + table.map(line).join("\n") + "\n\n");
   for (const rate of o.rates) {
-    for (const ours of ["tock", "tock-batch", "tock-batch-proto"]) {
+    for (const ours of ["tock-dgram", "tock-batch", "tock-batch-proto"]) {
       const tock = rows.find((x) => x.server === ours && x.rate === rate);
-      for (const base of ["chronyd", "chronyd-noclientlog", ...(ours === "tock" ? ["dgram-naive"] : [])]) {
+      for (const base of ["chronyd", "chronyd-noclientlog", ...(ours === "tock-dgram" ? ["dgram-naive"] : [])]) {
         const b = rows.find((x) => x.server === base && x.rate === rate);
         if (tock && b) process.stdout.write(`${ours}/${base} at ${rate}/s offered: ${(tock.r.responsesPerSecond / b.r.responsesPerSecond).toFixed(2)}×\n`);
       }
