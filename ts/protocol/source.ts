@@ -165,7 +165,8 @@ export class NtpSource {
 
   get condition(): SourceCondition {
     if (this.denied) return "denied";
-    // Unreachable once 8 polls in a row went unanswered (the register holds 8 polls; the 9th is out).
+    // reach == 0 with more than 8 polls behind it: the register's 8 polls (bit 0 the one just sent,
+    // RFC 5905 semantics) all unanswered.
     if (this.reach === 0) return this.polls > 8 ? "unreachable" : "initialising";
     if (this.leap === 3 || this.stratum >= 16) return "unsynchronised";
     return "reachable";
