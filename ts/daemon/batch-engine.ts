@@ -6,18 +6,22 @@
 // registry, the same ntp_server_* metric families. The daemon picks one engine per [[server]].
 //
 // What the main thread does, and why that way:
+//  - opens every socket of the SO_REUSEPORT group itself, before any worker starts (fds belong to
+//    the process, so a worker thread serves an fd it is given): start-up runs while the daemon may
+//    still be root, and a worker restarted after privileges were dropped needs none to reuse its
+//    socket — which also keeps the socket's queued requests for the replacement;
 //  - compiles the WASM module once and posts the Module to every worker (instantiation is cheap);
 //  - hands state to workers through shared memory (shared-state.ts): the system state as a
 //    seqlock-versioned record, the stop flag; workers never wait for the main thread;
 //  - sums counters: each worker publishes its own block; the main thread adds the blocks of the
 //    live workers to what dead ones left behind, so totals never go backwards across a restart;
 //  - supervises: a worker that exits without being asked to (a crash, an uncaught exception) is
-//    counted, its socket is closed if it left it open (fds belong to the process), and it is
-//    restarted after a backoff (RESTART_INITIAL_MS doubling up to RESTART_MAX_MS; reset after it
-//    has run RESTART_RESET_MS), so a worker that dies at once cannot spin;
+//    counted and restarted on the same socket after a backoff (RESTART_INITIAL_MS doubling up to
+//    RESTART_MAX_MS; reset after it has run RESTART_RESET_MS), so a worker that dies at once cannot
+//    spin; meanwhile its share of the clients waits in its socket's buffer;
 //  - stops: close() raises the stop flag; each worker answers what is already queued on its socket
-//    (bounded), publishes its counters, closes its socket and exits; a worker that has not exited
-//    after STOP_TIMEOUT_MS is terminated.
+//    (bounded), publishes its counters and exits (one that has not after STOP_TIMEOUT_MS is
+//    terminated); then the sockets are closed.
 //
 // Rate limiting and the interleaved table are per worker. With several workers, a classic BPF
 // program on the SO_REUSEPORT group (batch-io.ts steerBySourceAddress) sends every request of a
@@ -29,7 +33,6 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import koffi from "koffi";
 import type { Logger } from "../observe/logger.js";
 import { RateLimitedWarnings } from "../observe/logger.js";
 import type { MetricsRegistry, Sample } from "../observe/metrics.js";
@@ -38,7 +41,8 @@ import { compileOnce, packageRoot } from "./load-core.js";
 import { splitOutcomes, type ListenerStats } from "./ntp-server.js";
 import { registerServerMetrics } from "./server-metrics.js";
 import { formatListenAddress } from "./server-transport.js";
-import { LinuxUdpSocket, linuxUdpAvailable } from "./linux-udp.js";
+import { LinuxUdpError, LinuxUdpSocket, linuxUdpAvailable } from "./linux-udp.js";
+import { steerBySourceAddress } from "./batch-io.js";
 import { COMMAND_CRASH, SharedServerState, WORKER_COUNTERS, mergeCounters, type WorkerCounterName } from "./shared-state.js";
 import type { WorkerMessage, WorkerSetup } from "./batch-worker.js";
 
@@ -108,6 +112,8 @@ interface WorkerSlot {
   exited: Promise<void>;
   /** Main thread's end of the channel reloaded policies go through. */
   policyPort: MessagePort | undefined;
+  /** The slot's socket: opened before any worker starts, kept across restarts, closed at stop. */
+  socket: LinuxUdpSocket | undefined;
 }
 
 interface Listener {
@@ -118,11 +124,12 @@ interface Listener {
   slots: WorkerSlot[];
 }
 
-let closeFd: ((fd: number) => number) | undefined;
-/** Closes a socket a dead worker left open (its fd is still the process's). */
-function closeLeftoverFd(fd: number): void {
-  closeFd ??= koffi.load("libc.so.6").func("int close(int)") as (fd: number) => number;
-  closeFd(fd);
+/** Closes a listener's sockets (only once no worker uses them). */
+function closeSockets(l: Listener): void {
+  for (const s of l.slots) {
+    s.socket?.close();
+    s.socket = undefined;
+  }
 }
 
 /** A port no socket holds right now on `address` (a plain bind to port 0, closed again). */
@@ -211,11 +218,12 @@ export class BatchServer {
     if (this.system) shared.writeSystemState(this.system, referenceIdValue(this.system.referenceId));
     const listener: Listener = { spec, port: spec.port, listenAddress: formatListenAddress(spec.address, spec.port), shared, slots: [] };
     for (let i = 0; i < n; i++) {
-      listener.slots.push({ index: i, worker: undefined, running: false, restarts: 0, failuresInARow: 0, startedAt: 0, retired: new Float64Array(WORKER_COUNTERS.length), timer: undefined, exited: Promise.resolve(), policyPort: undefined });
+      listener.slots.push({ index: i, worker: undefined, running: false, restarts: 0, failuresInARow: 0, startedAt: 0, retired: new Float64Array(WORKER_COUNTERS.length), timer: undefined, exited: Promise.resolve(), policyPort: undefined, socket: undefined });
     }
     const stopStarted = async () => {
       shared.requestStop();
       await Promise.all(listener.slots.map((s) => this.stopSlot(s)));
+      closeSockets(listener);
     };
     try {
       // Port 0: with SO_REUSEPORT set, the kernel may hand out a port that ANOTHER reuseport group of
@@ -223,18 +231,31 @@ export class BatchServer {
       // share its traffic. So take a free port with a plain socket first, then bind that one.
       if (spec.port === 0) listener.port = reserveFreePort(spec.address);
       listener.listenAddress = formatListenAddress(spec.address, listener.port);
-      // Worker 0 first, so a bind error (port in use, no permission) surfaces once, clearly.
-      await this.startWorker(listener, listener.slots[0]!, module);
-      await Promise.all(listener.slots.slice(1).map((s) => this.startWorker(listener, s, module)));
+      // Every socket of the group is opened here, now — while the daemon may still be root (port
+      // 123) — so restarting a worker later never needs a privilege.
+      for (const slot of listener.slots) {
+        slot.socket = LinuxUdpSocket.open({
+          address: spec.address,
+          port: listener.port,
+          reusePort: true,
+          kernelTimestamps: true,
+          receiveBufferBytes: this.o.receiveBufferBytes ?? 4 << 20,
+          sendBufferBytes: this.o.sendBufferBytes ?? 4 << 20,
+        });
+      }
+      if (n > 1 && !steerBySourceAddress(listener.slots[0]!.socket!, n)) {
+        this.o.logger.warn({ listen: listener.listenAddress }, "the kernel refused the reuseport BPF program: requests spread by address AND port, so a client changing ports could draw up to workers × its rate limit");
+      }
+      await Promise.all(listener.slots.map((s) => this.startWorker(listener, s, module)));
     } catch (err) {
       await stopStarted();
-      throw err;
+      throw err instanceof LinuxUdpError ? Object.assign(new Error(`${listener.listenAddress}: ${err.message}`), { code: err.errno === 98 ? "EADDRINUSE" : err.errno === 13 ? "EACCES" : undefined }) : err;
     }
     return listener;
   }
 
-  /** Starts a worker in `slot`; resolves with its bound port once it is serving. */
-  private startWorker(l: Listener, slot: WorkerSlot, module: WebAssembly.Module): Promise<number> {
+  /** Starts a worker on `slot`'s socket; resolves once it is serving. */
+  private startWorker(l: Listener, slot: WorkerSlot, module: WebAssembly.Module): Promise<void> {
     l.shared.resetWorker(slot.index);
     slot.policyPort?.close();
     const channel = new MessageChannel();
@@ -244,33 +265,29 @@ export class BatchServer {
       module,
       shared: l.shared.buffer,
       index: slot.index,
-      address: l.spec.address,
-      port: l.port,
+      fd: slot.socket!.fd,
+      family: slot.socket!.family,
       policy: l.spec.policy,
       policyPort: channel.port2,
       batchSize: this.batchSize,
       idleWaitMs: this.idleWaitMs,
-      groupSize: l.slots.length,
-      receiveBufferBytes: this.o.receiveBufferBytes ?? 4 << 20,
-      sendBufferBytes: this.o.sendBufferBytes ?? 4 << 20,
     };
     const worker = new Worker(workerScript(), { workerData: setup, transferList: [channel.port2] });
     slot.worker = worker;
     slot.startedAt = Date.now();
     let resolveExit!: () => void;
     slot.exited = new Promise((r) => (resolveExit = r));
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       let ready = false;
       worker.on("message", (m: WorkerMessage) => {
         if (m.type === "ready") {
           ready = true;
-          if (!m.steered) this.warnings.warn(`batch-steer ${l.listenAddress}`, "kernel refused the reuseport BPF program: requests spread by address AND port, so per-client rate limits apply per worker");
           slot.running = true;
-          resolve(m.port);
+          resolve();
         } else if (m.type === "policy-rejected") {
           this.warnings.warn(`batch-policy ${l.listenAddress}`, "a worker kept its previous policy", { err: m.message });
         } else if (m.type === "failed") {
-          const err = Object.assign(new Error(`${formatListenAddress(l.spec.address, l.port)}: ${m.message}`), m.code ? { code: m.code } : {});
+          const err = new Error(`${l.listenAddress}: batch worker could not start: ${m.message}`);
           if (!ready) reject(err);
           else this.warnings.warn(`batch-worker-failed ${l.listenAddress}`, "batch worker could not start", { err: err.message });
         }
@@ -284,8 +301,6 @@ export class BatchServer {
         slot.worker = undefined;
         // Whatever it published last (it publishes on the way out, even when crashing) is kept.
         mergeCounters(slot.retired, l.shared.readCounters(slot.index));
-        const fd = l.shared.socketFd(slot.index);
-        if (fd >= 0) closeLeftoverFd(fd);
         l.shared.resetWorker(slot.index);
         resolveExit();
         if (!ready) reject(new Error(`${l.listenAddress}: batch worker exited during start-up (code ${code})`));
@@ -412,6 +427,7 @@ export class BatchServer {
       clearInterval(this.summaryTimer);
       for (const l of this.listeners) l.shared.requestStop();
       await Promise.all(this.listeners.flatMap((l) => l.slots.map((s) => this.stopSlot(s))));
+      for (const l of this.listeners) closeSockets(l);
     })();
     return this.closed;
   }

@@ -20,7 +20,14 @@
 //   recv mmsghdr × N (64 B) | send mmsghdr × N | send iovec × N (16 B) | recv iovec × N |
 //   names × N (32 B, sockaddr_in6 fits) | controls × N (64 B) | scratch (timespec, pollfd)
 import koffi from "koffi";
-import { LinuxUdpError, LinuxUdpSocket, linuxUdpAvailable } from "./linux-udp.js";
+import { LinuxUdpError, linuxUdpAvailable } from "./linux-udp.js";
+
+/** A bound UDP socket by its fd (sockets belong to the process, so a worker thread can use one the
+ *  main thread opened — ts/daemon/linux-udp.ts LinuxUdpSocket has this shape). */
+export interface BoundSocket {
+  readonly fd: number;
+  readonly family: 4 | 6;
+}
 
 const AF_INET = 2;
 const AF_INET6 = 10;
@@ -101,7 +108,7 @@ export function addressOf(bytes: Uint8Array): number {
  * kernel falls back to its own hash for the indices that do not exist. Returns false if the kernel
  * refuses (before Linux 4.5); the engine then runs on the default hash.
  */
-export function steerBySourceAddress(socket: LinuxUdpSocket, groupSize: number): boolean {
+export function steerBySourceAddress(socket: BoundSocket, groupSize: number): boolean {
   if (!Number.isInteger(groupSize) || groupSize < 1) throw new RangeError("groupSize must be ≥ 1");
   const LD_W_ABS = 0x20;
   const TAX = 0x07;
@@ -187,7 +194,7 @@ export class BatchSocketIo {
   private dirty: number;
 
   constructor(
-    readonly socket: LinuxUdpSocket,
+    readonly socket: BoundSocket,
     private readonly L: SlotLayout,
   ) {
     this.slots = L.slots;

@@ -1,5 +1,5 @@
-// One worker of the batch engine: owns ONE UDP socket (SO_REUSEPORT, SO_TIMESTAMPNS) and one WASM
-// request kernel, and loops:
+// One worker of the batch engine: serves ONE UDP socket of the listener's SO_REUSEPORT group
+// (SO_TIMESTAMPNS on; opened by the main thread) with its own WASM request kernel, and loops:
 //
 //   recvmmsg (non-blocking, straight into the kernel's request slots, kernel receive timestamps)
 //     └─ nothing waiting → poll(socket, idle-wait-ms): sleeps, never spins; bounded, so a stop
@@ -27,8 +27,7 @@ import { instantiateCore } from "../core/index.js";
 import type { WasmInstance } from "../core/instance.js";
 import { createServerKernel, type ServerKernel } from "../core/server.js";
 import { COUNTERS, type ServerPolicyOptions } from "../protocol/server-policy.js";
-import { BatchSocketIo, steerBySourceAddress, type SendResult, type SlotLayout } from "./batch-io.js";
-import { LinuxUdpSocket } from "./linux-udp.js";
+import { BatchSocketIo, type SendResult, type SlotLayout } from "./batch-io.js";
 import { COMMAND_CRASH, ENGINE_COUNTERS, SharedServerState, WORKER_COUNTERS, WORKER_COUNTER_INDEX as C } from "./shared-state.js";
 
 /** How often a busy worker publishes its counters (ms); an idle one publishes after each wait. */
@@ -42,22 +41,19 @@ export interface WorkerSetup {
   module: WebAssembly.Module;
   shared: SharedArrayBuffer;
   index: number;
-  address: string;
-  port: number;
+  /** The SO_REUSEPORT socket this worker serves (opened, and closed, by the main thread). */
+  fd: number;
+  family: 4 | 6;
   policy: ServerPolicyOptions;
   /** Later policies (reload) arrive here, announced by the shared policy version. */
   policyPort: MessagePort;
   batchSize: number;
   idleWaitMs: number;
-  /** Workers sharing the port: with more than one, requests are steered by client address. */
-  groupSize: number;
-  receiveBufferBytes: number;
-  sendBufferBytes: number;
 }
 
 export type WorkerMessage =
-  | { type: "ready"; port: number; fd: number; steered: boolean }
-  | { type: "failed"; message: string; code?: string }
+  | { type: "ready" }
+  | { type: "failed"; message: string }
   | { type: "stopped" }
   | { type: "policy-rejected"; message: string };
 
@@ -272,50 +268,35 @@ function setTimestamp(out: Uint32Array, t: bigint): void {
   out[1] = Number(t & 0xffffffffn);
 }
 
-/** Worker entry: set up kernel and socket, report ready (or failed), loop until stopped. */
+/** Worker entry: set up the kernel over the socket the main thread opened, report ready (or
+ *  failed), loop until stopped. The socket is the main thread's: it outlives a crashed worker (its
+ *  queued requests wait for the replacement) and needs no privilege to reuse after a restart. */
 async function workerMain(setup: WorkerSetup): Promise<void> {
   const port = parentPort!;
   const shared = SharedServerState.attach(setup.shared);
-  let socket: LinuxUdpSocket | undefined;
   let io: BatchSocketIo | undefined;
   let loop: BatchLoop;
   try {
     const { wasm } = await instantiateCore(setup.module);
     const kernel = createServerKernel(wasm, { ...setup.policy, batchSize: setup.batchSize });
-    socket = LinuxUdpSocket.open({
-      address: setup.address,
-      port: setup.port,
-      reusePort: true,
-      kernelTimestamps: true,
-      receiveBufferBytes: setup.receiveBufferBytes,
-      sendBufferBytes: setup.sendBufferBytes,
-    });
-    shared.setSocketFd(setup.index, socket.fd);
-    const steered = setup.groupSize > 1 ? steerBySourceAddress(socket, setup.groupSize) : true;
-    io = new BatchSocketIo(socket, slotLayout(wasm, kernel));
+    io = new BatchSocketIo({ fd: setup.fd, family: setup.family }, slotLayout(wasm, kernel));
     loop = new BatchLoop({
       kernel, io, shared, index: setup.index, idleWaitMs: setup.idleWaitMs, policyPort: setup.policyPort,
       onPolicyRejected: (message) => port.postMessage({ type: "policy-rejected", message } satisfies WorkerMessage),
     });
-    port.postMessage({ type: "ready", port: socket.localPort(), fd: socket.fd, steered } satisfies WorkerMessage);
+    port.postMessage({ type: "ready" } satisfies WorkerMessage);
   } catch (err) {
     io?.free();
-    socket?.close();
-    shared.setSocketFd(setup.index, -1);
-    const e = err as Error & { code?: string; errno?: number };
-    port.postMessage({ type: "failed", message: e.message, ...(e.errno === 98 ? { code: "EADDRINUSE" } : {}) } satisfies WorkerMessage);
+    port.postMessage({ type: "failed", message: err instanceof Error ? err.message : String(err) } satisfies WorkerMessage);
     return;
   }
   try {
     loop.run();
   } finally {
-    // Also on a crash: publish what was counted, close the socket (fds belong to the process, so a
-    // dead thread's socket would otherwise stay open and keep its share of the traffic).
+    // Also on a crash: publish what was counted, so the main thread keeps it.
     try {
       loop.publish();
     } finally {
-      socket.close();
-      shared.setSocketFd(setup.index, -1);
       io.free();
     }
   }

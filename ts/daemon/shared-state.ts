@@ -10,9 +10,6 @@
 //                                  synchronously (receiveMessageOnPort) before its next batch
 //   per worker    worker → main    its counters (kernel outcomes + engine events): seqlock-versioned
 //                 main → worker    a command word (test hook: crash), read once per batch
-//                 worker → main    its socket's fd + 1 (0 = none open), so the main thread can close
-//                                  the socket of a worker that died without closing it (fds belong
-//                                  to the process, not to the thread)
 //
 // Seqlock (single writer): the writer bumps the version to odd, writes the fields, bumps it to even.
 // A reader takes the version (retrying while odd), reads the fields, and accepts them only if the
@@ -79,11 +76,10 @@ const POLICY_VERSION = 2;
 const SYSTEM = 3; // 14 words: leap, stratum, precision, referenceId, rootDelay(2), rootDispersion(2), refHi, refLo, spare(4)
 const SYSTEM_WORDS = 14;
 const WORKERS = SYSTEM + SYSTEM_WORDS;
-/** Per worker: version, command, fd + 1, spare, then 2 words per counter. */
+/** Per worker: version, command, 2 spare, then 2 words per counter. */
 const WORKER_HEADER = 4;
 const W_VERSION = 0;
 const W_COMMAND = 1;
-const W_FD = 2;
 const WORKER_WORDS = WORKER_HEADER + 2 * WORKER_COUNTERS.length;
 const TWO_32 = 4294967296;
 
@@ -206,7 +202,7 @@ export class SharedServerState {
     }
   }
 
-  /** Main thread, before (re)starting a worker: counters, command and fd back to zero. Only while no
+  /** Main thread, before (re)starting a worker: counters and command back to zero. Only while no
    *  thread owns the slot (the previous worker has exited). */
   resetWorker(worker: number): void {
     const b = this.base(worker);
@@ -220,14 +216,6 @@ export class SharedServerState {
     return Atomics.load(this.words, this.base(worker) + W_COMMAND);
   }
 
-  /** Worker: records the fd of the socket it owns (−1: closed). */
-  setSocketFd(worker: number, fd: number): void {
-    Atomics.store(this.words, this.base(worker) + W_FD, fd + 1);
-  }
-  /** The fd a worker left open, or −1. */
-  socketFd(worker: number): number {
-    return Atomics.load(this.words, this.base(worker) + W_FD) - 1;
-  }
 
   private storeFloat(at: number, value: number): void {
     this.f64[0] = value;
