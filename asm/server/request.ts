@@ -16,6 +16,8 @@ import { siphash16 } from "./siphash";
 import { RATE_DROP, RATE_KOD, RATE_PASS, rateCheck } from "./ratelimit";
 import { xleaveContains, xleaveSave, xleaveTake } from "./interleave";
 import { KISS_DENY, KISS_RATE, SystemState, writeKissOfDeath, writeTimeResponse } from "./response";
+import { NtsState } from "./nts-state";
+import { NTS_DROP, NTS_NOT, ntsKissEcho, ntsParse, ntsRespond } from "./nts-request";
 
 const MODE_CLIENT: u32 = 3;
 /** Receive timestamps closer than this (32.32 units, ≈ 1 µs) to the previous one and not after it
@@ -70,6 +72,10 @@ export class Kernel {
   denyAction: u32 = ACTION_NONE;
 
   system: SystemState = new SystemState();
+
+  // NTS (RFC 8915 §5): the attached NtsState (nts_attach in nts.ts), 0 = NTS off and the chain
+  // below is exactly the plain one.
+  nts: usize = 0;
 }
 
 // @ts-ignore: decorator
@@ -128,6 +134,13 @@ export function handleRequest(k: Kernel, request: usize, response: usize, now: u
   }
   if (limit == RATE_DROP || (limit == RATE_KOD && action == ACTION_DENY)) return OUTCOME_DROP_RATE_LIMITED;
 
+  // NTS hook (nts-request.ts): classify after the rate limit, so NTS requests are limited too.
+  let nts = NTS_NOT;
+  if (k.nts != 0) {
+    nts = ntsParse(changetype<NtsState>(k.nts), packet, length);
+    if (nts == NTS_DROP) return OUTCOME_DROP_MALFORMED;
+  }
+
   const poll = clampPoll(k, <i32>load<i8>(packet + OFFSET_POLL));
   const receive = uniqueReceiveTime(k, load<u64>(request + REQ_RX_TIME));
   const transmit = transmitTime(now, receive);
@@ -136,8 +149,17 @@ export function handleRequest(k: Kernel, request: usize, response: usize, now: u
 
   if (limit == RATE_KOD || action == ACTION_DENY) {
     const code = limit == RATE_KOD ? KISS_RATE : KISS_DENY;
-    store<u32>(response + REP_LENGTH, writeKissOfDeath(out, packet, version, poll, k.system.precision, code, receive, transmit));
+    let kissLength = writeKissOfDeath(out, packet, version, poll, k.system.precision, code, receive, transmit);
+    if (nts != NTS_NOT) kissLength = ntsKissEcho(changetype<NtsState>(k.nts), packet, out, kissLength);
+    store<u32>(response + REP_LENGTH, kissLength);
     return limit == RATE_KOD ? OUTCOME_KOD_RATE : OUTCOME_KOD_DENY;
+  }
+
+  // NTS requests are answered in the basic mode (a NAK counts as answered; the NTS counters say which).
+  if (nts != NTS_NOT) {
+    const ntsLength = ntsRespond(changetype<NtsState>(k.nts), nts, packet, length, out, version, poll, k.system, receive, transmit);
+    store<u32>(response + REP_LENGTH, ntsLength);
+    return ntsLength == 0 ? OUTCOME_DROP_MALFORMED : OUTCOME_ANSWERED;
   }
 
   // Interleaved mode (RFC 9769 §2; see interleave.ts for the low-bit convention).

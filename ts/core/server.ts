@@ -54,6 +54,8 @@ export interface HandledRequest {
 }
 
 export interface ServerKernel {
+  /** The kernel's WASM handle, for modules that attach to it (NTS: ts/core/nts-server.ts). */
+  readonly context: number;
   /** Slots (largest batch) and packet bytes per slot (longer requests are dropped as oversize). */
   readonly slots: number;
   readonly capacity: number;
@@ -233,6 +235,7 @@ export function createServerKernel(
   const responseAt = (i: number): number => responses + i * responseStride;
 
   const kernel: ServerKernel = {
+    context: ctx,
     slots,
     capacity,
     rateTableClients: initial.rateInterval === 0n ? 0 : info(4),
