@@ -4,7 +4,29 @@ import type { NtpHeader, NtpTimestamp, TockCore } from "../core/api.js";
 import { formatReferenceId, referenceIdHex, type ClientSample } from "../protocol/client-exchange.js";
 import type { Endpoint } from "../daemon/udp.js";
 
-export type QueryStatus = "ok" | "timeout" | "dns-failure" | "kod" | "unsynchronised" | "bad-response" | "network-error";
+export type QueryStatus =
+  | "ok"
+  | "timeout"
+  | "dns-failure"
+  | "kod"
+  | "unsynchronised"
+  | "bad-response"
+  | "network-error"
+  | "nts-ke-failure"
+  | "nts-auth-failure";
+
+/** What an NTS query reports beside the sample (`tock query --nts`). */
+export interface NtsInfo {
+  /** Negotiated AEAD (IANA id) and its name. */
+  aead: number;
+  aeadName: string;
+  /** Unused cookies held after the last response. */
+  cookies: number;
+  /** NTS-KE server as host:port, as given. */
+  keServer: string;
+  /** NTS-KE exchanges run (1, or more after a NAK or running out of cookies). */
+  keyExchanges: number;
+}
 
 /** What a query ended with, ready to print. */
 export interface QueryResult {
@@ -17,6 +39,8 @@ export interface QueryResult {
   samplesValid?: number;
   kod?: string;
   header?: NtpHeader;
+  /** Present for --nts queries that got through NTS-KE. */
+  nts?: NtsInfo;
 }
 
 export function where(server: Endpoint): string {
@@ -58,6 +82,7 @@ function toJson(core: TockCore, host: string, r: QueryResult): Record<string, un
   if (r.server) Object.assign(json, { address: r.server.address, port: r.server.port, family: r.server.family });
   if (r.message !== undefined && r.status !== "ok") json.error = r.message;
   if (r.kod !== undefined) json.kod = r.kod;
+  if (r.nts !== undefined) json.nts = { authenticated: r.status === "ok", ...r.nts };
   const h = r.sample?.header ?? r.header;
   if (r.sample) {
     Object.assign(json, {
@@ -96,6 +121,7 @@ function formatText(core: TockCore, server: Endpoint, sample: ClientSample, r: Q
     ...formatHeaderLines(core, server, sample.header).slice(1),
     row("root distance", `${fixed(sample.rootDistance)} s`),
     row("samples", `${r.samplesValid ?? 1} valid of ${r.samplesSent ?? 1} sent, lowest delay kept`),
+    ...(r.nts ? [row("NTS", `authenticated (AEAD ${r.nts.aeadName}, cookies ${r.nts.cookies}, KE ${r.nts.keServer})`)] : []),
   ];
   return lines.join("\n") + "\n";
 }

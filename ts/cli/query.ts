@@ -1,4 +1,5 @@
-// `tock query HOST[:PORT]`: a one-shot NTP query, like `ntpdate -q` or `sntp`.
+// `tock query HOST[:PORT]`: a one-shot NTP query, like `ntpdate -q` or `sntp`. With --nts, the
+// query is NTS-protected (RFC 8915): query-nts.ts runs NTS-KE and then the same sampling loop.
 //
 // The decisions live in protocol/client-exchange.ts (request with a random transmit timestamp,
 // response matching, KoD, on-wire maths in WASM); this file parses options, resolves the name, runs
@@ -20,6 +21,8 @@ import {
 import { TransportError, type ClientTransport, type Endpoint } from "../daemon/udp.js";
 import { KOD_MEANINGS, renderResult, where, type QueryResult } from "./query-output.js";
 import { ResolveError, type AddressFamily, type Resolver } from "../daemon/resolver.js";
+import { NTS_KE_PORT } from "../daemon/nts-ke-client.js";
+import { queryNts, type NtsDeps } from "./query-nts.js";
 
 /** Exit codes: documented in --help and the README; stable for scripts. */
 export const ExitCode = {
@@ -38,19 +41,25 @@ export const ExitCode = {
   BadResponse: 7,
   /** The request could not be sent (network unreachable, no route, address not available, …). */
   NetworkError: 8,
+  /** --nts: NTS-KE failed (connection, TLS, untrusted certificate, Error record, bad response). */
+  NtsKeFailure: 9,
+  /** --nts: responses came back but none authenticated, or the server NAKed even fresh cookies. */
+  NtsAuthFailure: 10,
 } as const;
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 const DEFAULT_PORT = 123;
+const DEFAULT_NTS_KE_PORT = NTS_KE_PORT;
 const DEFAULT_TIMEOUT_MS = 3000;
 const DEFAULT_INTERVAL_MS = 1000;
 const MAX_SAMPLES = 64;
 const MAX_TIMEOUT_MS = 60_000;
 const MAX_INTERVAL_MS = 60_000;
 /** Datagrams ignored per exchange before giving up on it (the deadline bounds it too). */
-const MAX_IGNORED_PER_EXCHANGE = 256;
+export const MAX_IGNORED_PER_EXCHANGE = 256;
 
 const HELP = `usage: tock query HOST[:PORT] [options]
+       tock query --nts HOST[:KE-PORT] [--certificate-authority FILE] [options]
 
 Asks an NTP server for the time once (or --samples times) and prints how far
 this machine's clock is from it. Nothing is adjusted.
@@ -58,7 +67,16 @@ this machine's clock is from it. Nothing is adjusted.
 HOST is a name, an IPv4 address, or an IPv6 address ([::1]:123 with a port).
 PORT defaults to 123.
 
+With --nts, HOST is an NTS-KE server (KE-PORT defaults to ${DEFAULT_NTS_KE_PORT}): tock runs
+NTS key establishment over TLS 1.3 (certificate checked against the system CAs
+or FILE), then sends NTS-protected requests to the NTP server and port the KE
+server names (default: the KE server's address, port 123). Only responses that
+authenticate are used; there is never a fallback to unauthenticated time.
+
 options:
+  --nts           use Network Time Security (RFC 8915)
+  --certificate-authority FILE
+                  trust only the CA certificate(s) in this PEM file for NTS-KE
   --samples N     send N requests (each from a fresh random port) and keep the
                   one with the lowest delay (default 1, at most ${MAX_SAMPLES})
   --interval MS   pause between samples (default ${DEFAULT_INTERVAL_MS})
@@ -72,6 +90,9 @@ exit codes:
   2  bad arguments         6  server unsynchronised (leap 3 / stratum 16)
   3  timeout               7  bad response (zero receive/transmit timestamp)
   4  DNS failure           8  network error (could not send)
+  9  NTS-KE failed (TLS, certificate, KE error record, bad KE response)
+ 10  NTS authentication failed (responses did not authenticate, or NTS NAK
+     even after a fresh key exchange)
 `;
 
 export interface QueryDeps {
@@ -84,6 +105,8 @@ export interface QueryDeps {
   sleep(ms: number): Promise<void>;
   stdout(text: string): void;
   stderr(text: string): void;
+  /** NTS-KE dialer, AEAD and random bytes; needed only with --nts. */
+  nts?: NtsDeps;
 }
 
 export interface QueryOptions {
@@ -94,6 +117,10 @@ export interface QueryOptions {
   timeoutMs: number;
   family: AddressFamily | undefined;
   json: boolean;
+  /** --nts: host/port name the NTS-KE server. */
+  nts: boolean;
+  /** --certificate-authority: PEM file of trusted CAs for NTS-KE (else the system CAs). */
+  caFile: string | undefined;
 }
 
 /** Entry point for `tock query`: wires the real clock, sockets and DNS. */
@@ -101,11 +128,14 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseQueryArgs(argv);
   if (parsed.kind !== "options") return reportParse(parsed, realConsole);
   // Loaded only after the arguments are known good: --help and usage errors need no WASM.
-  return query(parsed.options, await realDeps());
+  return query(parsed.options, await realDeps({ nts: parsed.options.nts }));
 }
 
-/** The production wiring: WASM core, system clock, node:dgram, getaddrinfo, CSPRNG, process stdio. */
-export async function realDeps(): Promise<QueryDeps> {
+/**
+ * The production wiring: WASM core, system clock, node:dgram, getaddrinfo, CSPRNG, process stdio;
+ * with `nts`, also the TLS NTS-KE dialer and the WASM AEAD.
+ */
+export async function realDeps(options: { nts?: boolean } = {}): Promise<QueryDeps> {
   const { loadCore } = await import("../daemon/load-core.js");
   const { SystemClock } = await import("../clock/system-clock.js");
   const { DgramTransport } = await import("../daemon/udp.js");
@@ -120,6 +150,7 @@ export async function realDeps(): Promise<QueryDeps> {
     random64: () => webcrypto.getRandomValues(new BigUint64Array(1))[0] ?? 0n,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     ...realConsole,
+    ...(options.nts === true ? { nts: await (await import("./query-nts.js")).realNtsDeps() } : {}),
   };
 }
 
@@ -163,6 +194,8 @@ export function parseQueryArgs(argv: string[]): ParseOutcome {
         json: { type: "boolean" },
         ipv4: { type: "boolean", short: "4" },
         ipv6: { type: "boolean", short: "6" },
+        nts: { type: "boolean" },
+        "certificate-authority": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -174,7 +207,11 @@ export function parseQueryArgs(argv: string[]): ParseOutcome {
     return { kind: "error", message: positionals.length === 0 ? "missing HOST" : `expected one HOST, got ${positionals.length}` };
   }
   if (values.ipv4 === true && values.ipv6 === true) return { kind: "error", message: "-4 and -6 exclude each other" };
-  const target = parseHostPort(positionals[0] ?? "");
+  const nts = values.nts === true;
+  const caFile = values["certificate-authority"];
+  if (caFile !== undefined && !nts) return { kind: "error", message: "--certificate-authority needs --nts" };
+  if (caFile === "") return { kind: "error", message: "--certificate-authority needs a file name" };
+  const target = parseHostPort(positionals[0] ?? "", nts ? DEFAULT_NTS_KE_PORT : DEFAULT_PORT);
   if (typeof target === "string") return { kind: "error", message: target };
   const samples = parseInteger(values.samples, "--samples", 1, 1, MAX_SAMPLES);
   const intervalMs = parseInteger(values.interval, "--interval", DEFAULT_INTERVAL_MS, 0, MAX_INTERVAL_MS);
@@ -190,6 +227,8 @@ export function parseQueryArgs(argv: string[]): ParseOutcome {
       timeoutMs: timeoutMs as number,
       family: values.ipv4 === true ? 4 : values.ipv6 === true ? 6 : undefined,
       json: values.json === true,
+      nts,
+      caFile: typeof caFile === "string" ? caFile : undefined,
     },
   };
 }
@@ -207,7 +246,7 @@ function parseInteger(raw: string | boolean | undefined, name: string, fallback:
  * HOST[:PORT] → host and port, or an error message. Forms: name, name:port, 1.2.3.4, 1.2.3.4:port,
  * [v6], [v6]:port, and a bare IPv6 literal (more than one colon, no brackets: no port possible).
  */
-export function parseHostPort(text: string): { host: string; port: number } | string {
+export function parseHostPort(text: string, defaultPort: number = DEFAULT_PORT): { host: string; port: number } | string {
   let host = text;
   let portText: string | undefined;
   if (text.startsWith("[")) {
@@ -230,7 +269,7 @@ export function parseHostPort(text: string): { host: string; port: number } | st
   }
   if (host === "") return `missing host in '${text}'`;
   if (/[\s/]/.test(host)) return `'${host}' is not a host name or address`;
-  let port = DEFAULT_PORT;
+  let port = defaultPort;
   if (portText !== undefined) {
     if (!/^\d{1,5}$/.test(portText) || Number(portText) < 1 || Number(portText) > 65535) {
       return `port must be 1..65535, got '${portText}'`;
@@ -243,12 +282,13 @@ export function parseHostPort(text: string): { host: string; port: number } | st
 // --- the query -----------------------------------------------------------------------------------
 
 /** One exchange's result as the command sees it. */
-type Attempt =
+export type Attempt =
   | Exclude<ExchangeOutcome, { kind: "ignored" }>
   | { kind: "timeout"; detail: string | undefined }
   | { kind: "network-error"; detail: string };
 
 async function query(options: QueryOptions, deps: QueryDeps): Promise<number> {
+  if (options.nts) return queryNts(options, deps);
   let addresses;
   try {
     addresses = await deps.resolver.resolve(options.host, options.family);
@@ -325,14 +365,14 @@ async function exchangeOnce(deps: QueryDeps, server: Endpoint, timeoutMs: number
   }
 }
 
-function describeError(err: unknown): string {
+export function describeError(err: unknown): string {
   if (err instanceof TransportError) return err.message;
   return err instanceof Error ? err.message : String(err);
 }
 
 // --- results ------------------------------------------------------------------------------------
 
-function finalFor(attempt: Extract<Attempt, { kind: "kod" | "unsynchronised" }>, server: Endpoint): QueryResult {
+export function finalFor(attempt: Extract<Attempt, { kind: "kod" | "unsynchronised" }>, server: Endpoint): QueryResult {
   if (attempt.kind === "kod") {
     const meaning = KOD_MEANINGS[attempt.code];
     return {
@@ -354,7 +394,7 @@ function finalFor(attempt: Extract<Attempt, { kind: "kod" | "unsynchronised" }>,
   };
 }
 
-function failureResult(failures: Attempt[], server: Endpoint | undefined, options: QueryOptions): QueryResult {
+export function failureResult(failures: Attempt[], server: Endpoint | undefined, options: QueryOptions): QueryResult {
   const invalid = failures.find((f) => f.kind === "invalid");
   if (invalid !== undefined && invalid.kind === "invalid") {
     return {
@@ -380,7 +420,7 @@ function failureResult(failures: Attempt[], server: Endpoint | undefined, option
   };
 }
 
-function finish(deps: QueryDeps, options: QueryOptions, result: QueryResult): number {
+export function finish(deps: QueryDeps, options: QueryOptions, result: QueryResult): number {
   const text = renderResult(deps.core, options.host, options.json, result);
   if (text.stdout !== "") deps.stdout(text.stdout);
   if (text.stderr !== "") deps.stderr(text.stderr);
