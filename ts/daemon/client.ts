@@ -1,0 +1,439 @@
+// The client half of the daemon: runs the `[[source]]` servers and pools of the config over real UDP,
+// DNS and timers, feeds their samples to the system process, and hands out what it produces — clock
+// actions for the discipline's clock, the system state for the server kernels, and a report for the
+// management socket. All decisions live in ts/protocol (source.ts, pool.ts, system.ts); this file only
+// carries their actions out.
+//
+// I/O is injected (Scheduler, ClientTransport, Resolver, random bytes), with the real implementations
+// as defaults, so the same loop runs in virtual time in tests:
+//   - every request gets its own socket bound to a random ephemeral port (RFC 9109; ts/daemon/udp.ts
+//     DgramTransport) that the kernel connects to the server, and lives until its answer or timeout;
+//   - `now` for the protocol is monotonic seconds (performance.now), never the wall clock, so a clock
+//     step cannot confuse timers or the filter's ages; T1/T4 come from the Clock via the transport;
+//   - random bytes come from node:crypto (a CSPRNG: the transmit timestamp is a nonce).
+import { randomBytes } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import type { TockCore } from "../core/api.js";
+import type { WasmInstance } from "../core/instance.js";
+import { createSelection, type SelectionResult, type SelectionTunables } from "../core/selection.js";
+import type { SourceConfig } from "../config/index.js";
+import type { Logger } from "../observe/logger.js";
+import { Pool, type PoolAction } from "../protocol/pool.js";
+import { referenceIdForAddress } from "../protocol/refid.js";
+import type { ServerSystemState } from "../protocol/server-policy.js";
+import { NtpSource, RANDOM_BYTES_PER_POLL, type SourceAction, type SourceAddress, type SourceCounters } from "../protocol/source.js";
+import { SystemProcess, type ClockAction, type Discipline, type SelectRound, type SourceStatusWord, type SystemUpdate } from "../protocol/system.js";
+import type { Resolver } from "./resolver.js";
+import type { ClientTransport, ExchangeSocket } from "./udp.js";
+
+/** Timers on a monotonic timeline in seconds. */
+export interface Scheduler {
+  now(): number;
+  /** Calls `fn` at monotonic time `at` (or soon after); returns a handle for cancel(). */
+  at(at: number, fn: () => void): unknown;
+  cancel(handle: unknown): void;
+}
+
+/** Real timers: performance.now() and unref'd setTimeout (they never keep the process alive alone). */
+export const realScheduler: Scheduler = {
+  now: () => performance.now() / 1000,
+  at(at, fn) {
+    const t = setTimeout(fn, Math.max(0, (at - performance.now() / 1000) * 1000));
+    t.unref();
+    return t;
+  },
+  cancel: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+/** Seconds between discipline ticks, pool reviews and served-state refreshes (RFC 5905 §12: 1 s). */
+const TICK_SECONDS = 1;
+/** Re-push the aged served state at least this often (s). */
+const SERVED_REFRESH_SECONDS = 16;
+/** Bounds of the retry interval for a `server` source whose name does not resolve (s). */
+const RESOLVE_RETRY_MIN = 60;
+const RESOLVE_RETRY_MAX = 3600;
+
+export interface NtpClientOptions {
+  core: TockCore;
+  wasm: WasmInstance;
+  sources: readonly SourceConfig[];
+  minimumAgreeingSources: number;
+  transport: ClientTransport;
+  resolver: Resolver;
+  /** Our clock's precision (log2 s). */
+  precisionLog2: number;
+  logger: Logger;
+  /** What to serve while not synchronised. */
+  fallback: () => ServerSystemState;
+  /** Absent: observe mode (report only, never act on the clock). */
+  discipline?: Discipline | undefined;
+  /** Receives every clock action (in order) with the round that caused it. */
+  onClockActions?: (actions: ClockAction[]) => void;
+  /** Receives the system state to serve, on every change and every SERVED_REFRESH_SECONDS. */
+  onSystemState?: (state: ServerSystemState) => void;
+  scheduler?: Scheduler;
+  random?: (n: number) => Uint8Array;
+  /** Selection tunables (tests shrink nothing by default). */
+  selection?: SelectionTunables;
+  /** Selection slots (default 64; pools use `count` each). */
+  maxSources?: number;
+}
+
+/** One row of the source table (`tock sources`). */
+export interface SourceReport {
+  /** As configured (`host[:port]`), or for pool members "pool-name (address)". */
+  name: string;
+  mode: "server" | "pool";
+  address: string;
+  port: number;
+  state: SourceStatusWord;
+  reach: number;
+  /** Poll interval (log2 s), stratum and leap of the server, reference id it sends. */
+  poll: number;
+  stratum: number;
+  leap: number;
+  serverRefid: number;
+  /** Filtered peer offset, delay, dispersion and jitter (s); undefined before the first sample. */
+  offset: number | undefined;
+  delay: number | undefined;
+  dispersion: number | undefined;
+  jitter: number | undefined;
+  /** Seconds since the last valid sample (undefined: none yet). */
+  lastSampleAgo: number | undefined;
+  /** Offset of the newest raw sample (s). */
+  lastOffset: number | undefined;
+  counters: SourceCounters;
+  /** Why it stopped (denied), when it did. */
+  note?: string;
+}
+
+export interface ClientReport {
+  /** Selection status of the last round ("ok", "no-majority", "no-candidates"), or "initialising". */
+  status: SelectionResult["status"] | "initialising";
+  /** Index into `sources` of the system peer, or null. */
+  systemPeer: number | null;
+  /** The last update (offset etc.), if any, and seconds since it. */
+  lastUpdate: SystemUpdate | undefined;
+  lastUpdateAgo: number | undefined;
+  /** What the server currently serves. */
+  served: ServerSystemState;
+  observeOnly: boolean;
+  sources: SourceReport[];
+}
+
+interface Slot {
+  source: NtpSource;
+  index: number;
+  name: string;
+  mode: "server" | "pool";
+  pool: PoolRunner | undefined;
+  timer: unknown;
+  sockets: Map<number, ExchangeSocket>;
+  stopped: boolean;
+}
+
+interface PoolRunner {
+  pool: Pool;
+  config: SourceConfig;
+  timer: unknown;
+}
+
+export class NtpClient {
+  private readonly system: SystemProcess;
+  private readonly scheduler: Scheduler;
+  private readonly random: (n: number) => Uint8Array;
+  private readonly slots: Slot[] = [];
+  private readonly pools: PoolRunner[] = [];
+  private readonly pendingTimers = new Set<unknown>();
+  private tickTimer: unknown;
+  private lastServedPush = -Infinity;
+  private lastUpdateAt: number | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: NtpClientOptions) {
+    this.scheduler = options.scheduler ?? realScheduler;
+    this.random = options.random ?? ((n) => new Uint8Array(randomBytes(n)));
+    const selection = createSelection(options.wasm, { maxSources: options.maxSources ?? 64, ...options.selection });
+    this.system = new SystemProcess({
+      selection,
+      minimumAgreeingSources: options.minimumAgreeingSources,
+      discipline: options.discipline,
+      fallback: options.fallback,
+      precisionLog2: options.precisionLog2,
+    });
+  }
+
+  /** Starts every source and pool; returns at once (DNS and polls run in the background). */
+  start(): void {
+    const log = this.options.logger;
+    for (const config of this.options.sources) {
+      if (config.mode === "nts") {
+        // NTS sources belong to the NTS client (issue 6). Never fall back to unauthenticated NTP.
+        log.warn({ source: config.address }, `nts source ${config.address} not yet supported: ignored (no plain-NTP fallback)`);
+      } else if (config.mode === "pool") {
+        const runner: PoolRunner = {
+          pool: new Pool({ host: config.host, port: config.port, count: config.count, ignore: config.ignore }),
+          config,
+          timer: undefined,
+        };
+        this.pools.push(runner);
+        this.poolActions(runner, runner.pool.start(this.scheduler.now()));
+      } else {
+        this.startServer(config, RESOLVE_RETRY_MIN);
+      }
+    }
+    this.scheduleTick();
+    this.pushServed(true);
+  }
+
+  /** Stops every timer and socket. Idempotent. */
+  stop(): void {
+    this.stopped = true;
+    this.scheduler.cancel(this.tickTimer);
+    for (const t of this.pendingTimers) this.scheduler.cancel(t);
+    this.pendingTimers.clear();
+    for (const p of this.pools) this.scheduler.cancel(p.timer);
+    for (const slot of this.slots) this.stopSlot(slot);
+  }
+
+  report(): ClientReport {
+    const now = this.scheduler.now();
+    const result = this.system.result;
+    const live = this.slots.filter((s) => !s.stopped);
+    const sources = live.map((s): SourceReport => {
+      const f = this.system.filterState(s.index);
+      const src = s.source;
+      return {
+        name: s.name, mode: s.mode, address: src.to.address, port: src.to.port,
+        state: this.system.word(s.index), reach: src.reach, poll: Math.log2(src.pollInterval),
+        stratum: src.stratum, leap: src.leap, serverRefid: src.serverRefid,
+        offset: f.used ? f.offset : undefined, delay: f.used ? f.delay : undefined,
+        dispersion: f.used ? f.dispersion : undefined, jitter: f.used ? f.jitter : undefined,
+        lastSampleAgo: src.lastSampleAt === undefined ? undefined : now - src.lastSampleAt,
+        lastOffset: src.lastOffset, counters: src.counters,
+        ...(src.denialReason !== undefined ? { note: src.denialReason } : {}),
+      };
+    });
+    const peerSlot = result?.systemPeer == null ? -1 : live.findIndex((s) => s.index === result.systemPeer);
+    return {
+      status: result?.status ?? "initialising",
+      systemPeer: peerSlot >= 0 ? peerSlot : null,
+      lastUpdate: this.system.lastUpdate,
+      lastUpdateAgo: this.lastUpdateAt === undefined ? undefined : now - this.lastUpdateAt,
+      served: this.system.serverState(now),
+      observeOnly: this.options.discipline === undefined,
+      sources,
+    };
+  }
+
+  // --- sources -------------------------------------------------------------------------------
+
+  private startServer(config: SourceConfig, retry: number): void {
+    this.options.resolver.resolve(config.host).then(
+      (addresses) => {
+        const first = addresses[0];
+        if (this.stopped || first === undefined) return;
+        this.addSource({ address: first.address, port: config.port, family: first.family }, config, config.address, "server", undefined);
+      },
+      (err: unknown) => {
+        if (this.stopped) return;
+        this.options.logger.warn({ source: config.address, retryIn: retry }, `cannot resolve ${config.host}: ${String((err as Error).message ?? err)}; retrying`);
+        this.later(this.scheduler.now() + retry, () => this.startServer(config, Math.min(retry * 2, RESOLVE_RETRY_MAX)));
+      },
+    );
+  }
+
+  private addSource(to: SourceAddress, config: SourceConfig, name: string, mode: "server" | "pool", pool: PoolRunner | undefined): void {
+    const source = new NtpSource(this.options.core, {
+      to,
+      pollLimits: config.pollIntervalLimits,
+      initialPoll: config.initialPollInterval,
+      localPrecisionLog2: this.options.precisionLog2,
+    });
+    let index: number;
+    try {
+      index = this.system.attach(source, referenceIdForAddress(to.address));
+    } catch (err) {
+      this.options.logger.error({ source: name }, `cannot add source: ${(err as Error).message}`);
+      return;
+    }
+    const slot: Slot = { source, index, name, mode, pool, timer: undefined, sockets: new Map(), stopped: false };
+    this.slots.push(slot);
+    this.options.logger.info({ source: name, address: to.address, port: to.port }, `source ${name} added`);
+    this.sourceActions(slot, source.start(this.scheduler.now()));
+  }
+
+  private stopSlot(slot: Slot): void {
+    slot.stopped = true;
+    this.scheduler.cancel(slot.timer);
+    for (const s of slot.sockets.values()) s.close();
+    slot.sockets.clear();
+  }
+
+  private removeSource(slot: Slot, reason: string): void {
+    this.stopSlot(slot);
+    this.system.detach(slot.index);
+    this.slots.splice(this.slots.indexOf(slot), 1);
+    this.options.logger.info({ source: slot.name, reason }, `source ${slot.name} removed: ${reason}`);
+  }
+
+  private sourceActions(slot: Slot, actions: SourceAction[]): void {
+    for (const a of actions) {
+      if (slot.stopped || this.stopped) return;
+      const now = this.scheduler.now();
+      switch (a.kind) {
+        case "set-timer":
+          this.scheduler.cancel(slot.timer);
+          slot.timer = this.scheduler.at(a.at, () => {
+            slot.timer = undefined;
+            if (!slot.stopped) this.sourceActions(slot, slot.source.handleTimer(this.scheduler.now(), this.random(RANDOM_BYTES_PER_POLL)));
+          });
+          break;
+        case "send":
+          void this.exchange(slot, a.requestId, a.bytes, a.timeout);
+          break;
+        case "close":
+          slot.sockets.get(a.requestId)?.close();
+          slot.sockets.delete(a.requestId);
+          break;
+        case "sample": {
+          const { outcome, round } = this.system.sample(slot.index, a.sample, a.time, now);
+          if (outcome === "updated") {
+            const f = this.system.filterState(slot.index);
+            this.sourceActions(slot, slot.source.handleFiltered(f.offset, f.jitter, now));
+          }
+          this.afterRound(round);
+          break;
+        }
+        case "missed":
+          this.afterRound(this.system.missed(slot.index, now));
+          break;
+        case "demobilize":
+          this.options.logger.warn({ source: slot.name, reason: a.reason }, `source ${slot.name} stopped: ${a.reason}`);
+          this.scheduler.cancel(slot.timer);
+          break;
+      }
+    }
+  }
+
+  /** One request: fresh socket, send, deliver datagrams until the source closes it or time runs out. */
+  private async exchange(slot: Slot, requestId: number, bytes: Uint8Array, timeout: number): Promise<void> {
+    let socket: ExchangeSocket;
+    try {
+      socket = await this.options.transport.open(slot.source.to, timeout * 1000);
+    } catch (err) {
+      this.options.logger.debug({ source: slot.name, err: String(err) }, "cannot open a socket for the request");
+      this.sourceActions(slot, slot.source.handleSendFailed(requestId));
+      return;
+    }
+    if (slot.stopped) {
+      socket.close();
+      return;
+    }
+    slot.sockets.set(requestId, socket);
+    try {
+      const sentAt = await socket.send(bytes);
+      slot.source.handleSent(requestId, sentAt);
+      for (;;) {
+        const d = await socket.receive();
+        if (d === null || slot.stopped || !slot.sockets.has(requestId)) break;
+        this.sourceActions(slot, slot.source.handleResponse(requestId, d.bytes, d.receivedAt, this.scheduler.now()));
+      }
+    } catch (err) {
+      this.options.logger.debug({ source: slot.name, err: String(err) }, "request failed");
+      this.sourceActions(slot, slot.source.handleSendFailed(requestId));
+    } finally {
+      socket.close();
+      slot.sockets.delete(requestId);
+    }
+  }
+
+  // --- system --------------------------------------------------------------------------------
+
+  private afterRound(round: SelectRound | undefined): void {
+    if (round === undefined) return;
+    if (round.update !== undefined) {
+      this.lastUpdateAt = this.scheduler.now();
+      this.pushServed(true);
+    }
+    this.clockActions(round.actions, round.stepped);
+    this.reviewPools();
+  }
+
+  private clockActions(actions: ClockAction[], stepped: boolean): void {
+    if (actions.length > 0) this.options.onClockActions?.(actions);
+    if (!stepped) return;
+    // The filters were emptied by the step: every source re-acquires with a burst.
+    const now = this.scheduler.now();
+    for (const slot of this.slots) if (!slot.stopped) this.sourceActions(slot, slot.source.restart(now));
+  }
+
+  private scheduleTick(): void {
+    if (this.stopped) return;
+    this.tickTimer = this.scheduler.at(this.scheduler.now() + TICK_SECONDS, () => {
+      const { actions, stepped } = this.system.tick(this.scheduler.now());
+      this.clockActions(actions, stepped);
+      this.reviewPools();
+      this.pushServed(false);
+      this.scheduleTick();
+    });
+  }
+
+  private pushServed(force: boolean): void {
+    const now = this.scheduler.now();
+    if (!force && now - this.lastServedPush < SERVED_REFRESH_SECONDS) return;
+    this.lastServedPush = now;
+    this.options.onSystemState?.(this.system.serverState(now));
+  }
+
+  // --- pools ---------------------------------------------------------------------------------
+
+  private reviewPools(): void {
+    const now = this.scheduler.now();
+    for (const runner of this.pools) {
+      const members = this.slots.filter((s) => s.pool === runner && !s.stopped);
+      const wordOf = (to: SourceAddress) => {
+        const slot = members.find((s) => s.source.to.address === to.address && s.source.to.port === to.port);
+        return slot === undefined ? undefined : this.system.word(slot.index);
+      };
+      this.poolActions(runner, runner.pool.review(now, wordOf));
+    }
+  }
+
+  private poolActions(runner: PoolRunner, actions: PoolAction[]): void {
+    for (const a of actions) {
+      if (this.stopped) return;
+      switch (a.kind) {
+        case "resolve":
+          this.options.resolver.resolve(a.host).then(
+            (addresses) => this.poolActions(runner, runner.pool.handleResolved(addresses, this.scheduler.now())),
+            (err: unknown) => {
+              this.options.logger.warn({ pool: a.host }, `cannot resolve pool ${a.host}: ${String((err as Error).message ?? err)}`);
+              this.poolActions(runner, runner.pool.handleResolveFailed(this.scheduler.now()));
+            },
+          );
+          break;
+        case "add":
+          this.addSource(a.to, runner.config, `${runner.config.address} (${a.to.address})`, "pool", runner);
+          break;
+        case "remove": {
+          const slot = this.slots.find((s) => s.pool === runner && s.source.to.address === a.to.address && s.source.to.port === a.to.port);
+          if (slot !== undefined) this.removeSource(slot, a.reason);
+          break;
+        }
+        case "set-timer":
+          this.scheduler.cancel(runner.timer);
+          runner.timer = this.scheduler.at(a.at, () => this.poolActions(runner, runner.pool.handleTimer(this.scheduler.now())));
+          break;
+      }
+    }
+  }
+
+  private later(at: number, fn: () => void): void {
+    const handle = this.scheduler.at(at, () => {
+      this.pendingTimers.delete(handle);
+      fn();
+    });
+    this.pendingTimers.add(handle);
+  }
+}
