@@ -118,9 +118,9 @@ export interface QueryOptions {
   family: AddressFamily | undefined;
   json: boolean;
   /** --nts: host/port name the NTS-KE server. */
-  nts: boolean;
+  nts?: boolean;
   /** --certificate-authority: PEM file of trusted CAs for NTS-KE (else the system CAs). */
-  caFile: string | undefined;
+  caFile?: string | undefined;
 }
 
 /** Entry point for `tock query`: wires the real clock, sockets and DNS. */
@@ -128,7 +128,7 @@ export async function run(argv: string[]): Promise<number> {
   const parsed = parseQueryArgs(argv);
   if (parsed.kind !== "options") return reportParse(parsed, realConsole);
   // Loaded only after the arguments are known good: --help and usage errors need no WASM.
-  return query(parsed.options, await realDeps({ nts: parsed.options.nts }));
+  return query(parsed.options, await realDeps({ nts: parsed.options.nts === true }));
 }
 
 /**
@@ -227,8 +227,8 @@ export function parseQueryArgs(argv: string[]): ParseOutcome {
       timeoutMs: timeoutMs as number,
       family: values.ipv4 === true ? 4 : values.ipv6 === true ? 6 : undefined,
       json: values.json === true,
-      nts,
-      caFile: typeof caFile === "string" ? caFile : undefined,
+      // Only present with --nts, so a plain query's options read exactly as before.
+      ...(nts ? { nts: true, caFile: typeof caFile === "string" ? caFile : undefined } : {}),
     },
   };
 }
@@ -288,7 +288,7 @@ export type Attempt =
   | { kind: "network-error"; detail: string };
 
 async function query(options: QueryOptions, deps: QueryDeps): Promise<number> {
-  if (options.nts) return queryNts(options, deps);
+  if (options.nts === true) return queryNts(options, deps);
   let addresses;
   try {
     addresses = await deps.resolver.resolve(options.host, options.family);
