@@ -6,6 +6,20 @@
 // and the payloads live in one native region that JS reads and writes in place through an
 // ArrayBuffer view (koffi.view) — no copies, no per-packet allocation on the hot path.
 //
+// API (blocking calls are for worker threads and separate processes, never the daemon's main loop):
+//   linuxUdpAvailable()                     Linux on x64/arm64?
+//   LinuxUdpSocket.open({address, port, reusePort?, kernelTimestamps?, v6Only?, receiveBufferBytes?,
+//                        sendBufferBytes?, segmentBytes?})   non-blocking socket; throws LinuxUdpError
+//   sock.fd · sock.family · sock.localPort() · sock.waitReadable(ms) (poll) · sock.close()
+//   new MessageBatch(capacity, maxPayload)  native slots for recvmmsg/sendmmsg
+//   batch.receive(sock, max?) → n           recvmmsg, MSG_DONTWAIT (0 when nothing is queued)
+//   batch.payload(i) · length(i) · truncated(i) · peer(i) · peerFamily(i) · peerBytes(i)
+//   batch.kernelTimestamp(i, out, at?)      SCM_TIMESTAMPNS → out[at] = s, out[at+1] = ns
+//   batch.setPeer(i, address, port)         destination for traffic that is not a reply
+//   batch.queue(i, length) · batch.flush(sock) → sent   sendmmsg of the queued slots (to their peers)
+//   batch.free()                            releases the native region
+//   encodeSockaddr / decodeSockaddr         sockaddr_in(6) codec over a DataView
+//
 // Layout of the native region of a MessageBatch of capacity N (all little-endian, LP64):
 //   recvHeaders  N × struct mmsghdr (64 B): msghdr {name*, namelen, iov*, iovlen, control*, controllen,
 //                flags} + msg_len
