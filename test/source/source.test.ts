@@ -81,6 +81,14 @@ describe("start-up burst and poll interval", () => {
     expect(first.timeout).toBeLessThanOrEqual(4);
   });
 
+  it("sends NTPv3 requests when asked (ntp-version = 3) and still matches the answers", () => {
+    const s = newSource({ version: 3 });
+    const { actions } = runSource(s, 20, () => ({ answer: { version: 3 } }));
+    const sends = kinds(actions, "send");
+    for (const a of sends) if (a.kind === "send") expect(core.parsePacket(a.bytes).header!.version).toBe(3);
+    expect(s.counters.samples).toBe(sends.length);
+  });
+
   it("ignores an early timer (re-arms it)", () => {
     const s = newSource();
     s.start(0);

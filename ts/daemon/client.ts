@@ -196,6 +196,11 @@ export class NtpClient {
     for (const slot of this.slots) this.stopSlot(slot);
   }
 
+  /** The system state to serve now (the last update's, aged; else the fallback). */
+  servedState(): ServerSystemState {
+    return this.system.serverState(this.scheduler.now());
+  }
+
   report(): ClientReport {
     const now = this.scheduler.now();
     const result = this.system.result;
@@ -249,6 +254,7 @@ export class NtpClient {
       pollLimits: config.pollIntervalLimits,
       initialPoll: config.initialPollInterval,
       localPrecisionLog2: this.options.precisionLog2,
+      version: config.ntpVersion,
     });
     let index: number;
     try {

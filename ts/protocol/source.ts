@@ -66,6 +66,8 @@ export interface SourceOptions {
   localPrecisionLog2: number;
   /** Start-up burst polls (default BURST_COUNT; 0: none). */
   burst?: number;
+  /** NTP version of the requests (`ntp-version`, default 4; 3 for old servers that drop v4). */
+  version?: 3 | 4;
 }
 
 export type SourceAction =
@@ -239,6 +241,8 @@ export class NtpSource {
     if (inBurst) this.burstLeft--;
     const nonce = readU64(random, 0);
     const request = buildClientRequest(this.core, nonce, Math.max(this.poll, this.serverPollFloor));
+    // The version lives in bits 3–5 of the first octet; a v3 request is otherwise identical.
+    if (this.options.version === 3) request.bytes[0] = (request.bytes[0]! & 0xc7) | (3 << 3);
     const id = this.nextId++;
     this.outstanding = { id, request, sentAt: undefined, sentMono: now, done: false };
     this.counters.sent++;
