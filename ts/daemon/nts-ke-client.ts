@@ -312,3 +312,45 @@ class TlsKeChannel implements KeChannel {
     waiter?.();
   }
 }
+
+// --- the simulated twin --------------------------------------------------------------------------
+
+/** A scripted NTS-KE server for one connection: answers a complete request, provides the exporter. */
+export interface SimKeConnection {
+  /** Response bytes to a complete request (chunks arrive in order, then the server closes). */
+  respond(request: Uint8Array): Uint8Array[];
+  /** Stands in for the TLS exporter; both ends of a simulation must derive keys the same way. */
+  exportKeyingMaterial(length: number, label: string, context: Uint8Array): Uint8Array;
+}
+
+/** Decides per connection attempt: a scripted connection, or a failure (refused, bad certificate). */
+export type SimKeServer = (target: KeTarget) => SimKeConnection | KeFailure;
+
+/** In-memory KeDialer: the same keyExchange() code over scripted servers, with no TLS or sockets. */
+export class SimKeDialer implements KeDialer {
+  readonly dialed: KeTarget[] = [];
+
+  constructor(private readonly server: SimKeServer) {}
+
+  async dial(target: KeTarget): Promise<KeChannel> {
+    this.dialed.push(target);
+    const connection = this.server(target);
+    if (connection instanceof KeFailure) throw connection;
+    let received = new Uint8Array(0);
+    let replies: Uint8Array[] | undefined;
+    return {
+      write(bytes) {
+        const joined = new Uint8Array(received.length + bytes.length);
+        joined.set(received);
+        joined.set(bytes, received.length);
+        received = joined;
+        replies ??= connection.respond(received);
+      },
+      async read() {
+        return replies?.shift() ?? null;
+      },
+      exportKeyingMaterial: (length, label, context) => connection.exportKeyingMaterial(length, label, context),
+      close() {},
+    };
+  }
+}
