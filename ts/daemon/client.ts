@@ -80,7 +80,7 @@ export interface NtpClientOptions {
 }
 
 /** One row of the source table (`tock sources`). */
-export interface SourceReport {
+export interface ClientSourceReport {
   /** As configured (`host[:port]`), or for pool members "pool-name (address)". */
   name: string;
   mode: "server" | "pool";
@@ -102,6 +102,8 @@ export interface SourceReport {
   lastSampleAgo: number | undefined;
   /** Offset of the newest raw sample (s). */
   lastOffset: number | undefined;
+  /** Root distance λ (s), the error bound selection uses; undefined before the first sample. */
+  rootDistance: number | undefined;
   counters: SourceCounters;
   /** Why it stopped (denied), when it did. */
   note?: string;
@@ -118,7 +120,7 @@ export interface ClientReport {
   /** What the server currently serves. */
   served: ServerSystemState;
   observeOnly: boolean;
-  sources: SourceReport[];
+  sources: ClientSourceReport[];
 }
 
 interface Slot {
@@ -205,7 +207,7 @@ export class NtpClient {
     const now = this.scheduler.now();
     const result = this.system.result;
     const live = this.slots.filter((s) => !s.stopped);
-    const sources = live.map((s): SourceReport => {
+    const sources = live.map((s): ClientSourceReport => {
       const f = this.system.filterState(s.index);
       const src = s.source;
       return {
@@ -215,7 +217,7 @@ export class NtpClient {
         offset: f.used ? f.offset : undefined, delay: f.used ? f.delay : undefined,
         dispersion: f.used ? f.dispersion : undefined, jitter: f.used ? f.jitter : undefined,
         lastSampleAgo: src.lastSampleAt === undefined ? undefined : now - src.lastSampleAt,
-        lastOffset: src.lastOffset, counters: src.counters,
+        lastOffset: src.lastOffset, rootDistance: this.system.rootDistance(s.index, now), counters: src.counters,
         ...(src.denialReason !== undefined ? { note: src.denialReason } : {}),
       };
     });

@@ -203,6 +203,19 @@ export class SystemProcess {
     return this.selection.sourceState(index);
   }
 
+  /**
+   * Root distance λ of source `index` at `now` (s), as selection computes it (asm/select/system.ts):
+   * max(MINDISP, Δr + δ)/2 + Εr + ε + PHI·(now − u) + ψ; undefined before its first sample.
+   */
+  rootDistance(index: number, now: number): number | undefined {
+    const peer = this.requirePeer(index);
+    const f = this.selection.sourceState(index);
+    if (!f.used) return undefined;
+    const t = this.selection.tunables;
+    return Math.max(t.minDispersion, peer.rootDelay + f.delay) / 2 + peer.rootDispersion + f.dispersion
+      + t.frequencyTolerance * Math.max(0, now - f.updated) + f.jitter;
+  }
+
   /** A valid sample of source `index` (arrived at monotonic `time`); runs selection when the filter moved. */
   sample(index: number, s: ClientSample, time: number, now: number): { outcome: FilterOutcome; round: SelectRound | undefined } {
     const peer = this.requirePeer(index);
