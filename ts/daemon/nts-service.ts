@@ -1,0 +1,115 @@
+// NTS for the daemon, assembled from config: the cookie key set ([keyset], keyset-store.ts), the
+// WASM NTS state shared by every NTP kernel of the daemon's WASM instance (ts/core/nts-server.ts),
+// and one NTS-KE server per [[nts-ke-server]] (nts-ke-server.ts).
+//
+// When is NTS on? When at least one [[nts-ke-server]] is configured, or [keyset] key-storage-path
+// is set (an NTP-only instance serving cookies minted by a separate KE instance that shares the key
+// file). Then every [[server]] served by the node:dgram engine answers NTS requests; plain requests
+// are answered exactly as before.
+//
+// Start-up order (the daemon's): NtsService.create() reads the certificate files and the key file
+// and binds the KE listeners before privileges are dropped; the key rotation timer then runs for
+// the life of the daemon (the key file must stay writable by the [daemon] user to persist rotations).
+import { readFileSync } from "node:fs";
+import type { TockConfig } from "../config/index.js";
+import type { WasmInstance } from "../core/instance.js";
+import type { ServerKernel } from "../core/server.js";
+import { createNtsServerCore, NTS_SERVER_AEADS, type NtsCounterName, type NtsServerCore } from "../core/nts-server.js";
+import type { Logger } from "../observe/logger.js";
+import { FileKeyStore, KeysetManager, MemoryKeyStore } from "./keyset-store.js";
+import { NtsKeServer, type NtsKeStats } from "./nts-ke-server.js";
+
+/** AEAD key lengths (RFC 5116 registry) of the algorithms the NTS core serves. */
+const KEY_LENGTHS: Record<number, number> = { 15: 32, 16: 48, 17: 64, 30: 16, 31: 32 };
+
+export function ntsEnabled(config: TockConfig): boolean {
+  return config.ntsKeServer.length > 0 || config.keyset.keyStoragePath !== undefined;
+}
+
+export interface NtsServiceOptions {
+  logger?: Logger;
+  /** Realtime in Unix seconds (key rotation); default Date.now(). */
+  now?: () => number;
+  /** Largest batch one kernel handles between refills (the pool is sized for it). */
+  batchSize?: number;
+}
+
+export class NtsService {
+  private constructor(
+    readonly core: NtsServerCore,
+    readonly keyset: KeysetManager,
+    readonly keServers: NtsKeServer[],
+    /** Bound KE addresses, in config order ("host:port"). */
+    readonly keAddresses: string[],
+  ) {}
+
+  /** Loads keys and certificates and binds the KE listeners; undefined when NTS is not configured. */
+  static async create(config: TockConfig, wasm: WasmInstance, options: NtsServiceOptions = {}): Promise<NtsService | undefined> {
+    if (!ntsEnabled(config)) return undefined;
+    const logger = options.logger;
+    const path = config.keyset.keyStoragePath;
+    const keyset = new KeysetManager({
+      rotationInterval: config.keyset.keyRotationInterval,
+      staleKeyCount: config.keyset.staleKeyCount,
+      store: path === undefined ? new MemoryKeyStore() : new FileKeyStore(path),
+      now: options.now ?? (() => Math.floor(Date.now() / 1000)),
+      ...(logger !== undefined ? { logger } : {}),
+    });
+    const core = createNtsServerCore(wasm, { maxKeys: keyset.slots, batchSize: options.batchSize ?? 1 });
+    keyset.onChange((a) => core.setKeys(a.keys, a.currentId));
+    const keServers: NtsKeServer[] = [];
+    const keAddresses: string[] = [];
+    try {
+      for (const ke of config.ntsKeServer) {
+        const ntpServer = ke.ntpServer;
+        const server = new NtsKeServer({
+          host: ke.listen.host,
+          port: ke.listen.port,
+          certificateChain: readFileSync(ke.certificateChainPath),
+          privateKey: readFileSync(ke.privateKeyPath),
+          timeoutMs: ke.keyExchangeTimeoutMs,
+          concurrentConnections: ke.concurrentConnections,
+          policy: {
+            aeads: NTS_SERVER_AEADS,
+            ...(ntpServer !== undefined ? { ntpServer: ntpServer.host } : {}),
+            ...((ntpServer?.port ?? ke.ntpPort) !== undefined ? { ntpPort: (ntpServer?.port ?? ke.ntpPort)! } : {}),
+          },
+          keyLength: (aead) => KEY_LENGTHS[aead] ?? 0,
+          mintCookie: (aead, c2s, s2c) => core.mintCookie(aead, c2s, s2c),
+          ...(logger !== undefined ? { logger } : {}),
+        });
+        keServers.push(server);
+        const port = await server.start();
+        keAddresses.push(ke.listen.host.includes(":") ? `[${ke.listen.host}]:${port}` : `${ke.listen.host}:${port}`);
+      }
+    } catch (err) {
+      await Promise.all(keServers.map((s) => s.stop()));
+      throw err;
+    }
+    keyset.start();
+    return new NtsService(core, keyset, keServers, keAddresses);
+  }
+
+  /** Makes a kernel of this WASM instance answer NTS requests. */
+  attach(kernel: ServerKernel): void {
+    this.core.attach(kernel);
+  }
+
+  /** Before every kernel call: refill the random bytes the last one used. */
+  refillRandom(): void {
+    this.core.refillRandom();
+  }
+
+  counters(): Record<NtsCounterName, number> {
+    return this.core.counters();
+  }
+
+  keStats(): NtsKeStats[] {
+    return this.keServers.map((s) => s.stats);
+  }
+
+  async stop(): Promise<void> {
+    this.keyset.stop();
+    await Promise.all(this.keServers.map((s) => s.stop()));
+  }
+}
