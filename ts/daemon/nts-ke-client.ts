@@ -145,9 +145,10 @@ function asKeFailure(err: unknown): KeFailure {
 
 /** Maps node:net / node:tls errors to a failure kind (codes from OpenSSL's X509_V_ERR_* and Node). */
 export function classify(err: unknown): KeFailure {
-  const e = err as NodeJS.ErrnoException;
+  const e = err as NodeJS.ErrnoException & { reason?: unknown };
   const code = e?.code ?? "";
-  const message = e instanceof Error ? e.message : String(err);
+  // OpenSSL errors carry a one-line `reason` ("tlsv1 alert protocol version"); the message is a dump.
+  const message = typeof e?.reason === "string" ? e.reason : e instanceof Error ? e.message : String(err);
   if (/CERT|SIGNATURE|ISSUER|SELF_SIGNED|LEAF|ALTNAME|CHAIN/.test(code)) {
     return new KeFailure("certificate", `certificate not trusted: ${message}${code ? ` (${code})` : ""}`);
   }
