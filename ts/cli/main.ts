@@ -11,6 +11,8 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   validate: { summary: "check config files (tock validate -c FILE)", load: () => import("./validate.js") },
   daemon: { summary: "serve time (tock daemon [-c FILE])", load: () => import("./daemon.js") },
   query: { summary: "ask an NTP server for the time once (tock query HOST[:PORT])", load: () => import("./query.js") },
+  status: { summary: "the running daemon's synchronisation state, like chronyc tracking", load: () => import("./status.js") },
+  sources: { summary: "the running daemon's time sources, like chronyc sources (-v explains)", load: () => import("./sources.js") },
 };
 
 function usage(): string {
