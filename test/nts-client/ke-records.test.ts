@@ -117,7 +117,8 @@ describe("real captures", () => {
   for (const file of ["go_embeded_ntske_tls13_decrypted.json", "gonts_ntske_tls12_decrypted.json"]) {
     it(`${file}: request and response decode as the breakdown says`, () => {
       const capture = JSON.parse(readFileSync(`${NTS}/${file}`, "utf8"));
-      for (const [hexKey, recordsKey] of [["client_request_hex", "client_request_records"], ["server_response_hex", "server_response_records"]]) {
+      const pairs: Array<[string, string]> = [["client_request_hex", "client_request_records"], ["server_response_hex", "server_response_records"]];
+      for (const [hexKey, recordsKey] of pairs) {
         const records = done(decodeKeMessage(fromHex(capture[hexKey])));
         const expected = capture[recordsKey] as JsonRecord[];
         expect(records).toHaveLength(expected.length);
