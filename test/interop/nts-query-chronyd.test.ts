@@ -62,6 +62,14 @@ describe.skipIf(!available)("tock NTS client ↔ chronyd NTS server", () => {
     expect(json.nts).toMatchObject({ authenticated: true });
   });
 
+  it("over IPv6 ([::1]): the KE address is also where NTP goes", async (ctx) => {
+    if (!server.ipv6) ctx.skip();
+    const { code, json } = await tockQuery("--nts", `[::1]:${kePort}`, "--certificate-authority", pki.caCert);
+    expect(code).toBe(ExitCode.Ok);
+    expect(json).toMatchObject({ address: "::1", family: 6, port: server.port });
+    expect(json.nts).toMatchObject({ authenticated: true });
+  });
+
   it("a CA that did not sign the certificate: NTS-KE failure, no time printed", async () => {
     const { code, json } = await tockQuery("--nts", `127.0.0.1:${kePort}`, "--certificate-authority", pki.otherCaCert);
     expect(code).toBe(ExitCode.NtsKeFailure);
