@@ -18,6 +18,7 @@ import {
   buildNtsRequest,
   encryptedCookies,
   exporterContext,
+  keRetryIntervalSeconds,
   verifyNtsResponse,
   type NtsOutstanding,
   type NtsSession,
@@ -159,6 +160,15 @@ describe("request building and verification with every AEAD", () => {
     expect(toHex(exporterContext(15, "c2s"))).toBe("0000000f00");
     expect(toHex(exporterContext(15, "c2s"))).toHaveLength(10);
     expect(toHex(exporterContext(30, "s2c"))).toBe("0000001e01");
+  });
+});
+
+describe("NTS-KE retry back-off (RFC 8915 §4.2)", () => {
+  it("10 s, ×1.5 per retry, capped at 5 days", () => {
+    expect([1, 2, 3, 4].map(keRetryIntervalSeconds)).toEqual([10, 15, 22.5, 33.75]);
+    expect(keRetryIntervalSeconds(0)).toBe(10);
+    expect(keRetryIntervalSeconds(40)).toBe(432_000);
+    expect(keRetryIntervalSeconds(1e9)).toBe(432_000);
   });
 });
 

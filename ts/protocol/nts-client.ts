@@ -385,6 +385,16 @@ function authenticatorField(nonce: Uint8Array, ciphertext: Uint8Array): Uint8Arr
   return field;
 }
 
+/**
+ * RFC 8915 §4.2 suggested back-off before the n-th NTS-KE retry (n ≥ 1), in seconds:
+ * t = min(10 · 1.5^(n−1), 432000) — 10 s, 15 s, 22.5 s, … capped at 5 days. A poller resets n only
+ * after a KE was followed by a successful NTS-protected exchange (§4.2 "MUST NOT reset" before).
+ */
+export function keRetryIntervalSeconds(retry: number): number {
+  const n = Math.max(1, Math.floor(retry));
+  return Math.min(10 * 1.5 ** (n - 1), 432_000);
+}
+
 // --- the association: what a poller keeps between requests -----------------------------------------
 
 /**
