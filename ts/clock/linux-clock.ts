@@ -2,12 +2,13 @@
 //
 // Why koffi and not a C addon: koffi ships prebuilt binaries (no compiler or node-gyp at install),
 // is already the project's FFI (system-clock.ts, linux-udp.ts), and the discipline calls this at most
-// a few times per poll interval. Measured on this machine (Node 20, x86_64 VM; `node
-// dist/bench/clock-control.js`): one clock_adjtime through a raw 208-byte buffer ≈ 2.8 µs, most of
-// it the syscall itself; marshalling a koffi struct object in and out instead cost ≈ 14 µs, which is
-// why the struct travels as bytes with explicit offsets (checked against koffi's own layout of the
-// C struct at load, below). An addon would save well under a microsecond per call: not worth a
-// compile step.
+// a few times per poll interval. Measured on this machine (Node 20, x86_64 VM shared with other
+// jobs, so ranges; `npx tsc -p tsconfig.json && node dist/bench/clock-control.js`): one clock_adjtime
+// through a raw 208-byte buffer ≈ 2–4 µs, most of it the syscall itself (the cheapest koffi call,
+// clock_gettime, costs ≈ 0.6–1.4 µs); marshalling a koffi struct object in and out instead costs
+// ≈ 13–28 µs, which is why the struct travels as bytes with explicit offsets (checked against
+// koffi's own layout of the C struct at load, below). An addon would save about a microsecond per
+// call: not worth a compile step.
 //
 // struct timex on x86_64 and aarch64 (glibc bits/timex.h, the `# else` branch: 64-bit `long`), 208
 // bytes, natural alignment (so 4 padding bytes after each lone int):
@@ -241,13 +242,13 @@ export class LinuxClock implements AdjustableClock {
     this.buffer.fill(0);
     const v = this.view;
     v.setUint32(OFF.modes, modes, true);
-    v.setBigInt64(OFF.offset, BigInt(fields.offset ?? 0), true);
-    v.setBigInt64(OFF.freq, BigInt(fields.freq ?? 0), true);
-    v.setBigInt64(OFF.maxerror, BigInt(fields.maxerror ?? 0), true);
-    v.setBigInt64(OFF.esterror, BigInt(fields.esterror ?? 0), true);
-    v.setInt32(OFF.status, fields.status ?? 0, true);
-    v.setBigInt64(OFF.timeSec, BigInt(fields.timeSec ?? 0), true);
-    v.setBigInt64(OFF.timeUsec, BigInt(fields.timeFraction ?? 0), true);
+    if (fields.offset !== undefined) v.setBigInt64(OFF.offset, BigInt(fields.offset), true);
+    if (fields.freq !== undefined) v.setBigInt64(OFF.freq, BigInt(fields.freq), true);
+    if (fields.maxerror !== undefined) v.setBigInt64(OFF.maxerror, BigInt(fields.maxerror), true);
+    if (fields.esterror !== undefined) v.setBigInt64(OFF.esterror, BigInt(fields.esterror), true);
+    if (fields.status !== undefined) v.setInt32(OFF.status, fields.status, true);
+    if (fields.timeSec !== undefined) v.setBigInt64(OFF.timeSec, BigInt(fields.timeSec), true);
+    if (fields.timeFraction !== undefined) v.setBigInt64(OFF.timeUsec, BigInt(fields.timeFraction), true);
     const result = this.binding.call(this.buffer);
     if (result < 0) {
       const errno = this.binding.errno();
