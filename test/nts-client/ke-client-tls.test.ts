@@ -8,8 +8,7 @@ import fs from "node:fs";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KeFailure, TlsKeDialer, keyExchange, type KeFailureKind } from "../../ts/daemon/nts-ke-client.js";
-import { buildKeErrorResponse, buildKeResponse, encodeKeRecords } from "../../ts/protocol/nts-ke-records.js";
-import { EXPORTER_LABEL, exporterContext } from "../../ts/protocol/nts-client.js";
+import { NTS_EXPORTER_LABEL, buildKeErrorResponse, buildKeResponse, encodeKeRecords, ntsExporterContext } from "../../ts/protocol/nts-ke-records.js";
 import { peerOrSkip, privateTempDir, stopAllPeers } from "../interop/peers.js";
 import { makeTestPki, type TestPki } from "./certs.js";
 
@@ -81,8 +80,8 @@ describe.skipIf(!openssl)("NTS-KE client over real TLS", () => {
   it("keys equal the server's own exporter output for c2s and s2c (§5.1)", async () => {
     const serverKeys: Buffer[] = [];
     const port = await serve(pki, (socket) => {
-      serverKeys.push(socket.exportKeyingMaterial(32, EXPORTER_LABEL, Buffer.from(exporterContext(15, "c2s"))));
-      serverKeys.push(socket.exportKeyingMaterial(32, EXPORTER_LABEL, Buffer.from(exporterContext(15, "s2c"))));
+      serverKeys.push(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(ntsExporterContext(15, "c2s"))));
+      serverKeys.push(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(ntsExporterContext(15, "s2c"))));
       socket.end(goodResponse);
     });
     const session = await keyExchange(dialer, target(port), { timeoutMs: 3000 });

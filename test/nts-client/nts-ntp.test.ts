@@ -17,12 +17,12 @@ import {
   aeadNonceLength,
   buildNtsRequest,
   encryptedCookies,
-  exporterContext,
   keRetryIntervalSeconds,
   verifyNtsResponse,
   type NtsOutstanding,
   type NtsSession,
 } from "../../ts/protocol/nts-client.js";
+import { ntsExporterContext as exporterContext } from "../../ts/protocol/nts-ke-records.js";
 import { concat, ef, fields, hex, loadCoreAndAead, ntsResponse, toHex } from "./support.js";
 
 interface Capture {

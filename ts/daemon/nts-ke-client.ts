@@ -17,18 +17,13 @@ import net from "node:net";
 import tls from "node:tls";
 import {
   KeRecordDecoder,
+  NTS_EXPORTER_LABEL,
   RESPONSE_LIMITS,
   buildKeRequest,
   interpretKeResponse,
+  ntsExporterContext,
 } from "../protocol/nts-ke-records.js";
-import {
-  CLIENT_AEAD_PREFERENCE,
-  EXPORTER_LABEL,
-  aeadKeyLength,
-  exporterContext,
-  sessionFromKe,
-  type NtsSession,
-} from "../protocol/nts-client.js";
+import { CLIENT_AEAD_PREFERENCE, aeadKeyLength, sessionFromKe, type NtsSession } from "../protocol/nts-client.js";
 
 /** IANA port for NTS-KE (RFC 8915 §7.1). */
 export const NTS_KE_PORT = 4460;
@@ -126,8 +121,8 @@ export async function keyExchange(dialer: KeDialer, target: KeTarget, options: K
     }
     const { aead } = response.value;
     const length = aeadKeyLength(aead);
-    const c2s = channel.exportKeyingMaterial(length, EXPORTER_LABEL, exporterContext(aead, "c2s"));
-    const s2c = channel.exportKeyingMaterial(length, EXPORTER_LABEL, exporterContext(aead, "s2c"));
+    const c2s = channel.exportKeyingMaterial(length, NTS_EXPORTER_LABEL, ntsExporterContext(aead, "c2s"));
+    const s2c = channel.exportKeyingMaterial(length, NTS_EXPORTER_LABEL, ntsExporterContext(aead, "s2c"));
     return sessionFromKe(response.value, { c2s, s2c }, target.address);
   } catch (err) {
     throw asKeFailure(err);

@@ -77,14 +77,6 @@ export function aeadNonceLength(aead: number): number {
   return AEAD_NONCE_BYTES[aead] ?? 0;
 }
 
-/** The RFC 8915 §5.1 exporter context: Protocol ID 0 (NTPv4) ‖ AEAD id ‖ 0x00 (c2s) or 0x01 (s2c). */
-export function exporterContext(aead: number, direction: "c2s" | "s2c"): Uint8Array {
-  return Uint8Array.from([0, 0, (aead >> 8) & 0xff, aead & 0xff, direction === "c2s" ? 0 : 1]);
-}
-
-/** The RFC 8915 §5.1 exporter label. */
-export const EXPORTER_LABEL = "EXPORTER-network-time-security";
-
 /**
  * Unused cookies, oldest first. Bounded: beyond `capacity` the oldest is dropped (a server that
  * returns more cookies than asked cannot grow our memory). Each cookie is sent once (§5.7: a client
