@@ -5,10 +5,11 @@ import { lstatSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
-import { startManagementServer, serverReportsFromMetrics, defaultObservationPath, observationPathCandidates, type ManagementServer } from "../../ts/observe/management.js";
+import { openObservationSocket, startManagementServer, serverReportsFromMetrics, defaultObservationPath, observationPathCandidates, type ManagementServer } from "../../ts/observe/management.js";
 import { requestReport } from "../../ts/cli/observe-client.js";
 import { decodeReport } from "../../ts/protocol/status.js";
 import { MetricsRegistry } from "../../ts/observe/metrics.js";
+import { silentLogger } from "../../ts/observe/logger.js";
 import { daemonLikeProvider, tempDir, SOURCES } from "./fixtures.js";
 
 const tmp = tempDir();
@@ -171,6 +172,27 @@ describe("management server", () => {
     const server = await startManagementServer({ path, mode: 0o666, provider: daemonLikeProvider().provide });
     servers.push(server);
     expect((await requestReport(path)).ok).toBe(true);
+  });
+});
+
+describe("openObservationSocket (the daemon's entry point)", () => {
+  const logger = silentLogger();
+  const provider = daemonLikeProvider().provide;
+
+  it("false: no socket; a configured path: opened with the configured mode", async () => {
+    expect(await openObservationSocket({ configured: join(tmp.dir, "x.sock"), override: false, permissions: 0o666, provider, logger })).toBeUndefined();
+    const path = join(tmp.dir, "configured.sock");
+    const server = await openObservationSocket({ configured: path, permissions: 0o640, provider, logger });
+    servers.push(server!);
+    expect(lstatSync(path).mode & 0o777).toBe(0o640);
+    expect((await requestReport(path)).ok).toBe(true);
+  });
+
+  it("a configured path that cannot be used stops start-up; the default only warns", async () => {
+    const file = join(tmp.dir, "plain-file");
+    writeFileSync(file, "");
+    await expect(openObservationSocket({ configured: file, permissions: 0o666, provider, logger })).rejects.toThrow(/\[observability\] observation-path .*not a socket/);
+    expect(await openObservationSocket({ configured: undefined, fallback: file, permissions: 0o666, provider, logger })).toBeUndefined();
   });
 });
 

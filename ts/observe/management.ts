@@ -148,8 +148,9 @@ function serveConnection(socket: Socket, ctx: ConnectionContext): void {
     setTimeout(() => socket.destroy(), ctx.timeoutMs).unref();
   };
   socket.setTimeout(ctx.timeoutMs, () => {
+    // answer() ends the socket and destroys it a timeout later if the client does not close it.
     if (!answered) answer({ ok: false, error: `no request within ${ctx.timeoutMs} ms` }, "timeout");
-    socket.destroy();
+    else socket.destroy();
   });
   socket.on("error", () => socket.destroy());
   const handle = (line: string) => {
@@ -266,6 +267,41 @@ function listenWithMode(server: Server, path: string, mode: number): Promise<voi
       if (previous !== undefined) process.umask(previous);
     }
   });
+}
+
+export interface ObservationSocketOptions {
+  /** [observability] observation-path (undefined: not set in the config). */
+  configured: string | undefined;
+  /** DaemonOptions override: a path, or false for no socket (tests). */
+  override?: string | false | undefined;
+  /** [observability] observation-permissions. */
+  permissions: number;
+  provider: () => ManagementReport | Promise<ManagementReport>;
+  logger: Logger;
+  metrics?: MetricsRegistry;
+  /** The built-in default (tests); normally defaultObservationPath(). */
+  fallback?: string;
+}
+
+/**
+ * The daemon's entry point: opens the socket where the config (or the built-in default) says.
+ * A path the user configured must work, or start-up fails (it throws); the built-in default only
+ * warns when it cannot be used (e.g. another tock already answers there, or no /run access), since
+ * the daemon's real job — time — does not depend on it.
+ */
+export async function openObservationSocket(o: ObservationSocketOptions): Promise<ManagementServer | undefined> {
+  if (o.override === false) return undefined;
+  const explicit = o.override ?? o.configured;
+  const path = explicit ?? o.fallback ?? defaultObservationPath();
+  try {
+    const server = await startManagementServer({ path, mode: o.permissions, provider: o.provider, logger: o.logger, ...(o.metrics ? { metrics: o.metrics } : {}) });
+    o.logger.info({ path, mode: `0o${o.permissions.toString(8)}` }, "management socket ready (tock status, tock sources)");
+    return server;
+  } catch (err) {
+    if (explicit !== undefined) throw new Error(`[observability] observation-path ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    o.logger.warn({ path, err: err instanceof Error ? err.message : String(err) }, "no management socket (tock status will not reach this daemon); set [observability] observation-path");
+    return undefined;
+  }
 }
 
 /**
