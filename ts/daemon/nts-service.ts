@@ -16,6 +16,7 @@ import type { WasmInstance } from "../core/instance.js";
 import type { ServerKernel } from "../core/server.js";
 import { createNtsServerCore, NTS_SERVER_AEADS, type NtsCounterName, type NtsServerCore } from "../core/nts-server.js";
 import type { Logger } from "../observe/logger.js";
+import type { MetricsRegistry, Sample } from "../observe/metrics.js";
 import { FileKeyStore, KeysetManager, MemoryKeyStore } from "./keyset-store.js";
 import { NtsKeServer, type NtsKeStats } from "./nts-ke-server.js";
 
@@ -106,6 +107,25 @@ export class NtsService {
 
   keStats(): NtsKeStats[] {
     return this.keServers.map((s) => s.stats);
+  }
+
+  /** ntp_server_nts_* (the WASM counters, all [[server]] together) and nts_ke_* (per KE listener). */
+  registerMetrics(m: MetricsRegistry): void {
+    m.collector("ntp_server_nts_requests_total", "NTS requests by outcome (answered, NTS NAK reasons, drops, KoD with UID).", "counter", () => {
+      const c = this.counters();
+      return (["answered", "nak_unknown_key", "nak_bad_cookie", "nak_bad_authenticator", "dropped_malformed", "dropped_placeholder",
+        "dropped_no_random", "dropped_too_large", "kod", "uid_echoed"] as const).map((k) => ({ labels: { outcome: k }, value: c[k] }));
+    });
+    m.collector("ntp_server_nts_cookies_issued_total", "Fresh cookies sent in NTS responses.", "counter", () => [{ labels: {}, value: this.counters().cookies_issued }]);
+    const per = (read: (s: NtsKeStats) => number) => (): Sample[] =>
+      this.keStats().map((s, i) => ({ labels: { listen_address: this.keAddresses[i] ?? "" }, value: read(s) }));
+    m.collector("nts_ke_accepted_connections_total", "TCP connections accepted by the NTS-KE server.", "counter", per((s) => s.accepted));
+    m.collector("nts_ke_rejected_connections_total", "Connections closed at once because concurrent-connections was reached.", "counter", per((s) => s.rejectedOverCapacity));
+    m.collector("nts_ke_active_connections", "NTS-KE connections open now.", "gauge", per((s) => s.active));
+    m.collector("nts_ke_timeouts_total", "NTS-KE connections ended by key-exchange-timeout-ms.", "counter", per((s) => s.timedOut));
+    m.collector("nts_ke_handshake_failures_total", "TLS handshakes that failed (version, certificate, garbage).", "counter", per((s) => s.handshakeFailed + s.alpnRejected));
+    m.collector("nts_ke_responses_total", "NTS-KE responses by outcome.", "counter", () =>
+      this.keStats().flatMap((s, i) => Object.entries(s.outcomes).map(([outcome, value]) => ({ labels: { listen_address: this.keAddresses[i] ?? "", outcome }, value }))));
   }
 
   async stop(): Promise<void> {
