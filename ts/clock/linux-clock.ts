@@ -167,8 +167,10 @@ function bind(): Binding | undefined {
 
 /** Cross-checks the hand-written offsets against koffi's layout of the C declaration. Throws on mismatch. */
 function checkLayout(koffi: typeof import("koffi")): void {
-  const timeval = koffi.struct("tock_timex_timeval", { tv_sec: "long", tv_usec: "long" });
-  const timex = koffi.struct("tock_timex", {
+  // Anonymous types: koffi refuses a second type of the same name, and this module may be loaded
+  // twice in one process (e.g. from ts/ and dist/ in tests).
+  const timeval = koffi.struct({ tv_sec: "long", tv_usec: "long" });
+  const timex = koffi.struct({
     modes: "uint", offset: "long", freq: "long", maxerror: "long", esterror: "long", status: "int",
     constant: "long", precision: "long", tolerance: "long", time: timeval, tick: "long", ppsfreq: "long",
     jitter: "long", shift: "int", stabil: "long", jitcnt: "long", calcnt: "long", errcnt: "long",
