@@ -95,6 +95,9 @@ export async function run(argv: string[]): Promise<number> {
     else logger.warn({ reason: problem }, "SIGHUP: config not reloaded");
   });
 
+  // The command-line flag wins over [observability] metrics-exporter-listen.
+  const fromConfig = config.observability.metricsExporterListen;
+  metricsListen ??= fromConfig ? { host: fromConfig.host, port: fromConfig.port } : undefined;
   try {
     daemon = await startDaemon(config, { logger, ...(metricsListen ? { metricsListen } : {}) });
   } catch (err) {

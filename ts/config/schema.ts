@@ -27,7 +27,6 @@ import {
 
 const CLIENT = "used by the client, issue 5";
 const NTS = "used by NTS, issue 6";
-const ENGINE = "used by the throughput engine, issue 4";
 
 export const listenAddress = (): Spec<SocketAddr> => text(LISTEN_ALLOWED, parseListen);
 const cidr = (): Spec<Cidr> => text(CIDR_ALLOWED, parseCidr);
@@ -169,10 +168,9 @@ const serverTable = table({
   }),
   engine: key(oneOf(["auto", "dgram", "batch"]), {
     default: "auto",
-    pending: ENGINE,
     doc: '`"dgram"`: portable node:dgram; `"batch"`: worker threads with recvmmsg/sendmmsg; `"auto"`: batch where available.',
   }),
-  workers: key(int({ min: 0, max: 256 }), { default: 0, pending: ENGINE, doc: "Worker threads of the batch engine; 0 = one per CPU core." }),
+  workers: key(int({ min: 0, max: 256 }), { default: 0, doc: "Worker threads of the batch engine; 0 = one per CPU core." }),
 }).map((s, ctx) => {
   const { rateLimitingCutoffMs, rateLimitingCacheSize, rateLimit: explicit, ...rest } = s;
   let rate: RateLimitConfig | undefined = explicit;
@@ -230,8 +228,7 @@ export const synchronizationSection = table({
   }),
   "minimum-agreeing-sources": key(int({ min: 1, max: 64 }), {
     default: 3,
-    pending: CLIENT,
-    doc: "Sources that must agree before the clock is steered.",
+    doc: "Sources that must agree (truechimers of the selection) before tock counts as synchronised and steers the clock.",
   }),
   "step-threshold": key(seconds(), { default: 0.128, pending: CLIENT, doc: 'Offsets above this are stepped, below slewed (seconds; "inf": never step).' }),
   "single-step-panic-threshold": key(stepLimit(), {
@@ -263,7 +260,6 @@ export const observabilitySection = table({
     doc: "File mode of the observation socket (write it in octal, `0o666`).",
   }),
   "metrics-exporter-listen": key(listenAddress(), {
-    pending: "not yet read from the config; use `tock daemon --metrics-listen ADDR:PORT`",
     doc: 'Serve Prometheus metrics over HTTP at this address (ntpd-rs\'s key; e.g. `"127.0.0.1:9975"`); unset: no metrics endpoint.',
   }),
 });
@@ -276,8 +272,8 @@ export const daemonSection = table({
 /** The whole file. Sections are optional; absent ones take their defaults. */
 export const configSchema = table(
   {
-    "source-defaults": key(sourceDefaultsSection, { default: {}, pending: CLIENT, doc: "Defaults for every `[[source]]`." }),
-    source: key(list(sourceTable), { default: [], pending: CLIENT, doc: "Time sources to synchronise the clock with." }),
+    "source-defaults": key(sourceDefaultsSection, { default: {}, doc: "Defaults for every `[[source]]`." }),
+    source: key(list(sourceTable), { default: [], doc: "Time sources to synchronise the clock with (`nts` sources: issue 6, ignored with a warning until then)." }),
     server: key(list(serverTable), { default: [], doc: "NTP servers to run; none: tock does not serve time." }),
     "nts-ke-server": key(list(ntsKeServerTable), { default: [], pending: NTS, doc: "NTS key exchange servers." }),
     keyset: key(keysetSection, { default: {}, pending: NTS, doc: "Keys that encrypt NTS cookies." }),
