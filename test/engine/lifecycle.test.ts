@@ -117,6 +117,26 @@ describe.skipIf(!batchEngineAvailable)("batch engine lifecycle", () => {
     expect(server.stats()[0]!.sent).toBe(200);
   });
 
+  it("on a wildcard address answers from the address each client sent to", async () => {
+    const server = new BatchServer({ logger: silentLogger(), workers: 1, summaryIntervalSeconds: 0 });
+    cleanup.push(() => server.close());
+    const [address] = await server.listen([{ address: "0.0.0.0", port: 0, policy: {} }]);
+    server.setSystemState(STATE);
+    const port = Number(address!.split(":")[1]);
+    // A connected UDP socket accepts datagrams only from its peer: a reply from another local
+    // address (what routing would pick without IP_PKTINFO) never arrives.
+    for (const target of ["127.0.0.2", "127.0.0.3", "127.0.0.1"]) {
+      const s = dgram.createSocket("udp4");
+      cleanup.push(() => s.close());
+      const got: Buffer[] = [];
+      s.on("message", (m) => got.push(m));
+      await new Promise<void>((r) => s.bind(0, "127.0.0.1", r));
+      await new Promise<void>((r) => s.connect(port, target, r));
+      s.send(request());
+      expect(await until(() => got.length === 1, 1000), `reply from ${target}`).toBe(true);
+    }
+  });
+
   it("refuses to start on a port another socket holds, and leaves nothing behind", async () => {
     const holder = LinuxUdpSocket.open({ address: "127.0.0.1", port: 0 });
     cleanup.push(() => holder.close());

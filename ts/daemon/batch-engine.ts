@@ -42,7 +42,7 @@ import { splitOutcomes, type ListenerStats } from "./ntp-server.js";
 import { registerServerMetrics } from "./server-metrics.js";
 import { formatListenAddress } from "./server-transport.js";
 import { LinuxUdpError, LinuxUdpSocket, linuxUdpAvailable } from "./linux-udp.js";
-import { steerBySourceAddress } from "./batch-io.js";
+import { enableReplyFromDestination, steerBySourceAddress } from "./batch-io.js";
 import { COMMAND_CRASH, SharedServerState, WORKER_COUNTERS, mergeCounters, type WorkerCounterName } from "./shared-state.js";
 import type { WorkerMessage, WorkerSetup } from "./batch-worker.js";
 
@@ -242,6 +242,12 @@ export class BatchServer {
           receiveBufferBytes: this.o.receiveBufferBytes ?? 4 << 20,
           sendBufferBytes: this.o.sendBufferBytes ?? 4 << 20,
         });
+      }
+      // A wildcard listener answers from the address each request was sent to (batch-io.ts).
+      if (spec.address === "0.0.0.0" || spec.address === "::") {
+        for (const slot of listener.slots) {
+          if (!enableReplyFromDestination(slot.socket!)) throw new Error(`${listener.listenAddress}: cannot enable IP_PKTINFO`);
+        }
       }
       if (n > 1 && !steerBySourceAddress(listener.slots[0]!.socket!, n)) {
         this.o.logger.warn({ listen: listener.listenAddress }, "the kernel refused the reuseport BPF program: requests spread by address AND port, so a client changing ports could draw up to workers × its rate limit");

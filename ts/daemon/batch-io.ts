@@ -18,7 +18,15 @@
 //
 // Layout of the native block (x86_64/aarch64 Linux ABI, as ts/daemon/linux-udp.ts):
 //   recv mmsghdr × N (64 B) | send mmsghdr × N | send iovec × N (16 B) | recv iovec × N |
-//   names × N (32 B, sockaddr_in6 fits) | controls × N (64 B) | scratch (timespec, pollfd)
+//   names × N (32 B, sockaddr_in6 fits) | recv controls × N (128 B) | send controls × N (64 B) |
+//   scratch (timespec, pollfd)
+//
+// Replies from the address the client asked (wildcard listeners): with IP_PKTINFO /
+// IPV6_RECVPKTINFO on (enableReplyFromDestination), each request's control data says which local
+// address it was sent to, and its reply carries that address back as the source (a send-side
+// IP_PKTINFO / IPV6_PKTINFO message), as chrony does. Without it, a server bound to 0.0.0.0 on a
+// host with several addresses answers from whatever address the route picks, and clients behind
+// NAT or with a connected socket drop the reply.
 import koffi from "koffi";
 import { LinuxUdpError, linuxUdpAvailable } from "./linux-udp.js";
 
@@ -43,7 +51,13 @@ const CLOCK_REALTIME = 0;
 const MMSGHDR = 64;
 const IOVEC = 16;
 const NAME = 32;
-const CONTROL = 64;
+const CONTROL = 128;
+const SEND_CONTROL = 64;
+const IPPROTO_IP = 0;
+const IP_PKTINFO = 8;
+const IPPROTO_IPV6 = 41;
+const IPV6_RECVPKTINFO = 49;
+const IPV6_PKTINFO = 50;
 const H_NAME = 0;
 const H_NAMELEN = 8;
 const H_IOV = 16;
@@ -135,6 +149,15 @@ export function steerBySourceAddress(socket: BoundSocket, groupSize: number): bo
   return lib().setsockopt(socket.fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog, 16) === 0;
 }
 
+/** Asks the kernel for each request's destination address (IP_PKTINFO / IPV6_RECVPKTINFO), so
+ *  replies leave from it (see the header). For wildcard listeners; false if refused. */
+export function enableReplyFromDestination(socket: BoundSocket): boolean {
+  const one = new Uint8Array(new Int32Array([1]).buffer);
+  return socket.family === 4
+    ? lib().setsockopt(socket.fd, IPPROTO_IP, IP_PKTINFO, one, 4) === 0
+    : lib().setsockopt(socket.fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, one, 4) === 0;
+}
+
 /** Where the kernel's slots are in linear memory (from ts/core/server.ts and server_layout). */
 export interface SlotLayout {
   memory: WebAssembly.Memory;
@@ -181,7 +204,10 @@ export class BatchSocketIo {
   private readonly recvIovecs: number;
   private readonly names: number;
   private readonly controls: number;
+  private readonly sendControls: number;
   private readonly scratch: number;
+  /** Per request slot: bytes of its reply's source-address control message (0: none). */
+  private readonly replyControl: Uint8Array;
   /** Which request slot send header j points at (−1: none yet). */
   private readonly sendSlot: Int32Array;
   /** Linear memory views and base address (re-taken if the memory's buffer changes). */
@@ -204,7 +230,9 @@ export class BatchSocketIo {
     this.recvIovecs = this.sendIovecs + n * IOVEC;
     this.names = this.recvIovecs + n * IOVEC;
     this.controls = this.names + n * NAME;
-    this.scratch = this.controls + n * CONTROL;
+    this.sendControls = this.controls + n * CONTROL;
+    this.scratch = this.sendControls + n * SEND_CONTROL;
+    this.replyControl = new Uint8Array(n);
     const total = this.scratch + SCRATCH;
     const region = this.c.calloc(1, total);
     if (region === null) throw new Error("batch engine: out of memory");
@@ -325,27 +353,67 @@ export class BatchSocketIo {
     return got;
   }
 
-  /** Writes slot i's SCM_TIMESTAMPNS as NTP 32.32 (lo word, hi word at m32[rx], m32[rx+1]); false if none. */
+  /**
+   * Walks slot i's control messages (every length checked against the buffer): writes the
+   * SCM_TIMESTAMPNS as NTP 32.32 into the request slot (lo word at m32[rx], hi at m32[rx+1]) and
+   * prepares the reply's source-address message from IP_PKTINFO / IPV6_PKTINFO. Returns whether a
+   * timestamp was found.
+   */
   private kernelTimestamp(i: number, h: number, rx: number): boolean {
     const w = this.w;
+    const b = this.b;
     const controlLength = w[h + (H_CONTROLLEN >> 2)]!;
     const start = this.controls + i * CONTROL;
     const end = start + (controlLength < CONTROL ? controlLength : CONTROL);
-    // cmsghdr: u64 len, i32 level, i32 type, then data (timespec: i64 sec, i64 nsec). With only
-    // SO_TIMESTAMPNS enabled it is the first and only message; walk anyway, checking every length.
-    for (let p = start; p + 32 <= end; ) {
-      const length = w[p >> 2]!;
-      if (w[(p >> 2) + 1] !== 0 || length < 16 || p + length > end) return false;
-      if (w[(p >> 2) + 2] === SOL_SOCKET && w[(p >> 2) + 3] === SCM_TIMESTAMPNS && length >= 32) {
-        const nanos = w[(p >> 2) + 6]!;
-        if (nanos >= 1e9) return false;
-        this.m32[rx + 1] = (w[(p >> 2) + 4]! + UNIX_EPOCH_IN_NTP) >>> 0;
-        this.m32[rx] = fraction(nanos);
-        return true;
+    let stamped = false;
+    this.replyControl[i] = 0;
+    // cmsghdr: u64 len, i32 level, i32 type, then the data.
+    for (let p = start; p + 16 <= end; ) {
+      const q = p >> 2;
+      const length = w[q]!;
+      if (w[q + 1] !== 0 || length < 16 || p + length > end) break;
+      const level = w[q + 2]!;
+      const type = w[q + 3]!;
+      if (level === SOL_SOCKET && type === SCM_TIMESTAMPNS && length >= 32) {
+        // struct timespec { i64 sec; i64 nsec } (seconds fit 32 bits until 2106)
+        const nanos = w[q + 6]!;
+        if (nanos < 1e9) {
+          this.m32[rx + 1] = (w[q + 4]! + UNIX_EPOCH_IN_NTP) >>> 0;
+          this.m32[rx] = fraction(nanos);
+          stamped = true;
+        }
+      } else if (level === IPPROTO_IP && type === IP_PKTINFO && length >= 28) {
+        // struct in_pktinfo { int ifindex; in_addr spec_dst; in_addr addr } — addr: where the
+        // request was sent. Not for multicast/broadcast destinations (not a valid source).
+        if (b[p + 24]! < 224) {
+          const out = this.sendControls + i * SEND_CONTROL;
+          const o = out >> 2;
+          w[o] = 28; // cmsg_len = CMSG_LEN(12)
+          w[o + 1] = 0;
+          w[o + 2] = IPPROTO_IP;
+          w[o + 3] = IP_PKTINFO;
+          w[o + 4] = 0; // ifindex 0: routing picks the interface
+          w[o + 5] = w[q + 6]!; // spec_dst = the address the client used
+          w[o + 6] = 0;
+          this.replyControl[i] = 32; // CMSG_SPACE(12)
+        }
+      } else if (level === IPPROTO_IPV6 && type === IPV6_PKTINFO && length >= 36) {
+        // struct in6_pktinfo { in6_addr addr; int ifindex } — echoed as the reply's source (with
+        // the interface, which a link-local address needs). Not for multicast (ff00::/8).
+        if (b[p + 16] !== 0xff) {
+          const out = this.sendControls + i * SEND_CONTROL;
+          const o = out >> 2;
+          w[o] = 36; // CMSG_LEN(20)
+          w[o + 1] = 0;
+          w[o + 2] = IPPROTO_IPV6;
+          w[o + 3] = IPV6_PKTINFO;
+          for (let k = 0; k < 5; k++) w[o + 4 + k] = w[q + 4 + k]!;
+          this.replyControl[i] = 40; // CMSG_SPACE(20)
+        }
       }
-      p += (length + 7) & ~7;
+      p += (length + 7) & ~7; // CMSG_ALIGN
     }
-    return false;
+    return stamped;
   }
 
   /** Stores a receive time (NTP hi/lo) into request slot i (for slots without a kernel timestamp). */
@@ -384,9 +452,11 @@ export class BatchSocketIo {
         // answering every request of a batch, where header j already points at slot j).
         this.sendSlot[queued] = i;
         this.setPointer(s + H_NAME, this.base + this.names + i * NAME);
+        this.setPointer(s + H_CONTROL, this.base + this.sendControls + i * SEND_CONTROL);
         this.setPointer(v, this.wasmBase + response + L.repPacket);
       }
       w[(s + H_NAMELEN) >> 2] = w[(i * MMSGHDR + H_NAMELEN) >> 2]!;
+      w[(s + H_CONTROLLEN) >> 2] = this.replyControl[i]!;
       w[(v + 8) >> 2] = length;
       queued++;
     }
