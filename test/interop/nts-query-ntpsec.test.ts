@@ -78,7 +78,12 @@ async function startNtpsecNtsServer(pki: TestPki): Promise<PeerProcess> {
     requirePeer("ntpd"), "-n", "-c", configFile, "-p", path.join(dir, "ntpd.pid"), "-l", path.join(dir, "ntpd.log"),
   ];
   // unshare and sh exec in turn, so the PID the harness stops is `timeout`, which passes TERM on.
-  const proc = startProcess("ntpd", "unshare", ["-n", "sh", "-c", 'ip link set lo up && exec "$@"', "sh", ...ntpd], { PYTHONPATH: NTPSEC_PYTHONPATH });
+  // The new namespace's loopback starts down: `ip` (iproute2) raises it, or, where iproute2 is not
+  // installed, python3 (which NTPsec's tools need anyway) does the same SIOCSIFFLAGS ioctl.
+  const loUp =
+    "ip link set lo up 2>/dev/null || python3 -c \"import socket,fcntl,struct; " +
+    "fcntl.ioctl(socket.socket(), 0x8914, struct.pack('16sH14x', b'lo', 0x1|0x8|0x40))\"";
+  const proc = startProcess("ntpd", "unshare", ["-n", "sh", "-c", `(${loUp}) && exec "$@"`, "sh", ...ntpd], { PYTHONPATH: NTPSEC_PYTHONPATH });
   // Ready when a plain query sees the orphan parent (stratum 8): it answers stratum 16 before that.
   const deadline = Date.now() + 20_000;
   for (;;) {
