@@ -4,6 +4,7 @@
 // time, forged responses ignored, one fresh KE after a NAK, a new KE when cookies run out, and the
 // documented exit codes.
 import { hkdfSync } from "node:crypto";
+import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Aead } from "../../ts/core/aead.js";
 import type { TockCore } from "../../ts/core/api.js";
@@ -25,7 +26,7 @@ const RESOLVER = new StaticResolver({
   "time.example": [{ address: "192.0.2.2", family: 4 }],
 });
 
-type NtpBehaviour = "honest" | "nak" | "wrong-key" | "forged-first" | "plain" | "silent";
+type NtpBehaviour = "honest" | "nak" | "wrong-key" | "forged-first" | "plain" | "silent" | ((honest: Uint8Array) => Uint8Array);
 
 interface World {
   run(...argv: string[]): Promise<number>;
@@ -101,6 +102,7 @@ function world(options: {
     const fresh = Array.from({ length: placeholders + 1 }, () => newCookie(sessions.indexOf(session)));
     const honest = () => ntsResponse(core, request, { aead, algorithm: session.aead, s2c: session.s2c, cookies: fresh, header });
     const behaviour = options.behaviour?.(i) ?? "honest";
+    if (typeof behaviour === "function") return [{ bytes: behaviour(honest()), after: 2 * d }];
     switch (behaviour) {
       case "honest":
         return [{ bytes: honest(), after: 2 * d }];
@@ -234,6 +236,26 @@ describe("tock query --nts (simulated)", () => {
     expect(await cert.run("--nts", "ke.example", "--json")).toBe(ExitCode.NtsKeFailure);
     expect(json(cert)).toMatchObject({ status: "nts-ke-failure", address: "192.0.2.1", port: 4460 });
     expect(cert.transport.sent).toHaveLength(0);
+  });
+
+  it("mangled responses never yield time other than the server's (property)", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.tuple(fc.nat(2000), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }), fc.nat(400), async (edits, cut) => {
+        const w = world({
+          serverAhead: 0.125,
+          behaviour: () => (honest: Uint8Array) => {
+            const bad = honest.slice(0, Math.max(48, honest.length - cut));
+            for (const [at, value] of edits) if (at < bad.length) bad[at] = value;
+            return bad;
+          },
+        });
+        const code = await w.run("--nts", "ke.example", "--json", "--timeout", "100");
+        expect([ExitCode.Ok, ExitCode.NtsAuthFailure, ExitCode.Timeout]).toContain(code);
+        // A packet that still authenticates is byte-identical where it matters: same time.
+        if (code === ExitCode.Ok) expect(json(w).offset).toBeCloseTo(0.125, 3);
+      }),
+      { numRuns: 150 },
+    );
   });
 
   it("an unresolvable KE host is a DNS failure; --certificate-authority needs --nts", async () => {
