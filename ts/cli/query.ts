@@ -80,7 +80,8 @@ options:
   --samples N     send N requests (each from a fresh random port) and keep the
                   one with the lowest delay (default 1, at most ${MAX_SAMPLES})
   --interval MS   pause between samples (default ${DEFAULT_INTERVAL_MS})
-  --timeout MS    how long to wait for each response (default ${DEFAULT_TIMEOUT_MS})
+  --timeout MS    how long to wait for each response (default ${DEFAULT_TIMEOUT_MS}); with --nts
+                  also the limit for each NTS-KE (connect, TLS, request, response)
   -4, -6          use only IPv4 / only IPv6 addresses of HOST
   --json          print one JSON object instead of text
   -h, --help      show this help
