@@ -114,6 +114,7 @@ describe.skipIf(!openssl)("NTS-KE client over real TLS", () => {
     }],
     ["an unknown critical record", "protocol", /critical/, (s) => s.end(Buffer.from([0x80 | 0x12, 0x34, 0, 0, 0x80, 0, 0, 0]))],
     ["no NTPv4 / no cookies", "protocol", /cookies/, (s) => s.end(buildKeResponse({ protocols: [0], aead: 15, cookies: [] }))],
+    ["only oversized cookies", "protocol", /no usable cookie/, (s) => s.end(buildKeResponse({ protocols: [0], aead: 15, cookies: [new Uint8Array(5000)] }))],
     ["silence", "timeout", /within 400 ms/, () => {}],
     ["a name the certificate does not cover", "certificate", /certificate/, (s) => s.end(goodResponse), {}, { host: "wrong.example" }],
     ["an untrusted CA", "certificate", /certificate/, (s) => s.end(goodResponse), {}, { other: true }],

@@ -150,6 +150,18 @@ describe("request building and verification with every AEAD", () => {
     expect(built.outstanding.placeholders).toBe(2);
   });
 
+  it("the jar refuses oversized cookies (from KE or NTP), so requests stay small", () => {
+    const jar = new CookieJar([new Uint8Array(1025), new Uint8Array(1024), new Uint8Array(0)]);
+    expect(jar.size).toBe(1);
+    const s = session(15, [new Uint8Array(64)], { c2s: new Uint8Array(32), s2c: new Uint8Array(32).fill(4) });
+    const header = buildClientRequest(core, 3n, 0);
+    const built = buildNtsRequest(aead, s, { header: header.bytes, originTime: header.nonce, uniqueId: new Uint8Array(32), nonce: new Uint8Array(16) });
+    if (built.kind !== "request") throw new Error("no request");
+    const reply = ntsResponse(core, built.bytes, { aead, algorithm: 15, s2c: s.s2c, cookies: [new Uint8Array(1100), new Uint8Array(64)] });
+    expect(verifyNtsResponse(core, aead, s, built.outstanding, reply)).toEqual({ kind: "authenticated", newCookies: 1 });
+    expect(s.cookies.size).toBe(1);
+  });
+
   it("an empty jar asks for a key exchange", () => {
     const header = buildClientRequest(core, 1n, 0);
     expect(buildNtsRequest(aead, session(15, []), { header: header.bytes, originTime: 1n, uniqueId: new Uint8Array(32), nonce: new Uint8Array(16) }))

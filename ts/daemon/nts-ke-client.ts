@@ -23,7 +23,7 @@ import {
   interpretKeResponse,
   ntsExporterContext,
 } from "../protocol/nts-ke-records.js";
-import { CLIENT_AEAD_PREFERENCE, aeadKeyLength, sessionFromKe, type NtsSession } from "../protocol/nts-client.js";
+import { CLIENT_AEAD_PREFERENCE, MAX_COOKIE_BYTES, aeadKeyLength, sessionFromKe, type NtsSession } from "../protocol/nts-client.js";
 
 /** IANA port for NTS-KE (RFC 8915 §7.1). */
 export const NTS_KE_PORT = 4460;
@@ -123,7 +123,11 @@ export async function keyExchange(dialer: KeDialer, target: KeTarget, options: K
     const length = aeadKeyLength(aead);
     const c2s = channel.exportKeyingMaterial(length, NTS_EXPORTER_LABEL, ntsExporterContext(aead, "c2s"));
     const s2c = channel.exportKeyingMaterial(length, NTS_EXPORTER_LABEL, ntsExporterContext(aead, "s2c"));
-    return sessionFromKe(response.value, { c2s, s2c }, target.address);
+    const session = sessionFromKe(response.value, { c2s, s2c }, target.address);
+    if (session.cookies.size === 0) {
+      throw new KeFailure("protocol", `bad NTS-KE response: no usable cookie (longer than ${MAX_COOKIE_BYTES} bytes)`);
+    }
+    return session;
   } catch (err) {
     throw asKeFailure(err);
   } finally {

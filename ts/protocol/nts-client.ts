@@ -42,6 +42,12 @@ export const MAX_PLACEHOLDERS = 7;
 export const UNIQUE_ID_BYTES = 32;
 /** §5.7: requests stay below the IPv6 minimum MTU, so placeholders are dropped first if needed. */
 export const MAX_REQUEST_BYTES = 1280;
+/**
+ * Longest cookie we keep. Cookies are opaque (§4.1.6) but a request must carry one and stay within
+ * MAX_REQUEST_BYTES (48 header + 36 UID + 4 + cookie + 40 authenticator), so a hostile KE or NTP
+ * server cannot make us build oversized packets. Real cookies are 100–250 bytes.
+ */
+export const MAX_COOKIE_BYTES = 1024;
 /** Default NTP port when the KE server sends no Port Negotiation record (§4.1.8). */
 export const DEFAULT_NTP_PORT = 123;
 
@@ -96,9 +102,12 @@ export class CookieJar {
     return this.cookies.length;
   }
 
-  add(cookie: Uint8Array): void {
+  /** Keeps `cookie` unless it is empty or longer than MAX_COOKIE_BYTES; returns whether it did. */
+  add(cookie: Uint8Array): boolean {
+    if (cookie.length === 0 || cookie.length > MAX_COOKIE_BYTES) return false;
     this.cookies.push(cookie);
     if (this.cookies.length > this.capacity) this.cookies.shift();
+    return true;
   }
 
   /** The oldest unused cookie, removed from the jar; undefined when empty. */
@@ -262,9 +271,9 @@ export function verifyNtsResponse(
   const cookies = encryptedCookies(plaintext);
   if (cookies === null) return ignored("bad-encrypted-fields");
   // §5.7: the server MUST NOT send more than placeholders + 1; extra ones are not trusted to fit.
-  const accepted = cookies.slice(0, outstanding.placeholders + 1);
-  for (const cookie of accepted) session.cookies.add(cookie);
-  return { kind: "authenticated", newCookies: accepted.length };
+  let added = 0;
+  for (const cookie of cookies.slice(0, outstanding.placeholders + 1)) if (session.cookies.add(cookie)) added++;
+  return { kind: "authenticated", newCookies: added };
 }
 
 function ignored(reason: NtsIgnoredReason): NtsResponseOutcome {
