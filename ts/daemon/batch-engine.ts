@@ -24,7 +24,7 @@
 //    terminated); then the sockets are closed.
 //
 // Rate limiting and the interleaved table are per worker. With several workers, a classic BPF
-// program on the SO_REUSEPORT group (batch-io.ts steerBySourceAddress) sends every request of a
+// program on the SO_REUSEPORT group (batch-sockopts.ts steerBySourceAddress) sends every request of a
 // client address (IPv4, IPv6 /64) to the same worker, so limits hold exactly as with one worker.
 // Without it (kernels before 4.5; a warning is logged) the kernel hashes address AND port, and a
 // client that changes its source port could draw up to N × its limit.
@@ -42,7 +42,7 @@ import { splitOutcomes, type ListenerStats } from "./ntp-server.js";
 import { registerServerMetrics } from "./server-metrics.js";
 import { formatListenAddress } from "./server-transport.js";
 import { LinuxUdpError, LinuxUdpSocket, linuxUdpAvailable } from "./linux-udp.js";
-import { enableReplyFromDestination, steerBySourceAddress } from "./batch-io.js";
+import { enableReplyFromDestination, steerBySourceAddress } from "./batch-sockopts.js";
 import { COMMAND_CRASH, SharedServerState, WORKER_COUNTERS, mergeCounters, type WorkerCounterName } from "./shared-state.js";
 import type { WorkerMessage, WorkerSetup } from "./batch-worker.js";
 

@@ -22,7 +22,7 @@
 //   scratch (timespec, pollfd)
 //
 // Replies from the address the client asked (wildcard listeners): with IP_PKTINFO /
-// IPV6_RECVPKTINFO on (enableReplyFromDestination), each request's control data says which local
+// IPV6_RECVPKTINFO on (batch-sockopts.ts enableReplyFromDestination), each request's control data says which local
 // address it was sent to, and its reply carries that address back as the source (a send-side
 // IP_PKTINFO / IPV6_PKTINFO message), as chrony does. Without it, a server bound to 0.0.0.0 on a
 // host with several addresses answers from whatever address the route picks, and clients behind
@@ -56,7 +56,6 @@ const SEND_CONTROL = 64;
 const IPPROTO_IP = 0;
 const IP_PKTINFO = 8;
 const IPPROTO_IPV6 = 41;
-const IPV6_RECVPKTINFO = 49;
 const IPV6_PKTINFO = 50;
 const H_NAME = 0;
 const H_NAMELEN = 8;
@@ -71,12 +70,7 @@ const SCRATCH = 64;
 const UNIX_EPOCH_IN_NTP = 2_208_988_800;
 const TWO_32 = 4294967296;
 
-const SO_ATTACH_REUSEPORT_CBPF = 51;
-/** Classic BPF: negative load offsets from here address the packet's network (IP) header. */
-const SKF_NET_OFF = -0x100000;
-
 interface Libc {
-  setsockopt(fd: number, level: number, name: number, value: Uint8Array, len: number): number;
   recvmmsg(fd: number, vec: number, vlen: number, flags: number, timeout: null): number;
   sendmmsg(fd: number, vec: number, vlen: number, flags: number): number;
   poll(fds: number, nfds: number, timeoutMs: number): number;
@@ -94,7 +88,6 @@ function lib(): Libc {
   // Pointers travel as uintptr_t numbers (addresses fit in 53 bits on these ABIs): the cheapest
   // argument koffi converts.
   libc = {
-    setsockopt: c.func("int setsockopt(int, int, int, const void *, uint32_t)"),
     recvmmsg: c.func("int recvmmsg(int, uintptr_t, unsigned int, int, void *)"),
     sendmmsg: c.func("int sendmmsg(int, uintptr_t, unsigned int, int)"),
     poll: c.func("int poll(uintptr_t, unsigned long, int)"),
@@ -109,53 +102,6 @@ function lib(): Libc {
 /** The address of a TypedArray's first byte (koffi passes TypedArrays to C without copying). */
 export function addressOf(bytes: Uint8Array): number {
   return lib().addressOf(bytes, bytes, 0);
-}
-
-/**
- * Makes the kernel pick the worker by the client's ADDRESS (IPv4, or the IPv6 /64 — the rate
- * limiter's key) instead of its default hash of address and port, so every request of a client
- * reaches the same worker and its rate limit and interleaved state hold across workers exactly as
- * with one. A classic BPF program attached to the SO_REUSEPORT group returns the socket index:
- *   A = source address word(s) → A = (A · 0x9e3779b1) >> 16 (Fibonacci hashing mixes
- *   neighbouring addresses) → A = A mod groupSize → return A.
- * Index i is the i-th socket in the group; while a worker restarts the group is one short and the
- * kernel falls back to its own hash for the indices that do not exist. Returns false if the kernel
- * refuses (before Linux 4.5); the engine then runs on the default hash.
- */
-export function steerBySourceAddress(socket: BoundSocket, groupSize: number): boolean {
-  if (!Number.isInteger(groupSize) || groupSize < 1) throw new RangeError("groupSize must be ≥ 1");
-  const LD_W_ABS = 0x20;
-  const TAX = 0x07;
-  const XOR_X = 0xac;
-  const MUL_K = 0x24;
-  const RSH_K = 0x74;
-  const MOD_K = 0x94;
-  const RET_A = 0x16;
-  const net = (offset: number) => (SKF_NET_OFF + offset) >>> 0;
-  const load = socket.family === 4 ? [[LD_W_ABS, net(12)]] : [[LD_W_ABS, net(8)], [TAX, 0], [LD_W_ABS, net(12)], [XOR_X, 0]];
-  const program = [...load, [MUL_K, 0x9e3779b1], [RSH_K, 16], [MOD_K, groupSize], [RET_A, 0]];
-  // struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }
-  const filter = new Uint8Array(program.length * 8);
-  const fv = new DataView(filter.buffer);
-  program.forEach(([code, k], i) => {
-    fv.setUint16(i * 8, code!, true);
-    fv.setUint32(i * 8 + 4, k!, true);
-  });
-  // struct sock_fprog { u16 len; (pad) ; struct sock_filter *filter; }
-  const fprog = new Uint8Array(16);
-  const pv = new DataView(fprog.buffer);
-  pv.setUint16(0, program.length, true);
-  pv.setBigUint64(8, BigInt(addressOf(filter)), true);
-  return lib().setsockopt(socket.fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog, 16) === 0;
-}
-
-/** Asks the kernel for each request's destination address (IP_PKTINFO / IPV6_RECVPKTINFO), so
- *  replies leave from it (see the header). For wildcard listeners; false if refused. */
-export function enableReplyFromDestination(socket: BoundSocket): boolean {
-  const one = new Uint8Array(new Int32Array([1]).buffer);
-  return socket.family === 4
-    ? lib().setsockopt(socket.fd, IPPROTO_IP, IP_PKTINFO, one, 4) === 0
-    : lib().setsockopt(socket.fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, one, 4) === 0;
 }
 
 /** Where the kernel's slots are in linear memory (from ts/core/server.ts and server_layout). */
