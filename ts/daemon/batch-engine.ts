@@ -1,5 +1,5 @@
 // The batch engine, main-thread side: per [[server]] listener, N worker threads (batch-worker.ts),
-// each owning one SO_REUSEPORT socket on the listen address and one WASM request kernel.
+// each serving one socket of an SO_REUSEPORT group on the listen address with its own WASM request kernel.
 //
 // Same shape as the node:dgram engine (ntp-server.ts NtpServer): listen(specs) → addresses,
 // setSystemState(state), stats() (ListenerStats), logSummary(), close(); and, when given a metrics
