@@ -95,6 +95,30 @@ describe("ntpd-rs captured exchange (AEAD 17)", () => {
   });
 });
 
+describe("squell/nts null-cipher response (parser only)", () => {
+  it("UID, Authenticator and the inner cookie EF are found where squell's breakdown says", () => {
+    const bytes = new Uint8Array(readFileSync("/work/shared/reference/vectors/nts/squell_nts-extfield_decrypted.bin"));
+    // squell's fuzz build replaces AES-SIV by "tag ‖ plaintext"; a stand-in AEAD does the same, and
+    // checks it is handed the nonce and the associated data the RFC prescribes (bytes [0, 84)).
+    const seen: { nonce?: string; ad?: string } = {};
+    const nullAead = {
+      open: (_alg: number, _key: Uint8Array, nonce: Uint8Array | null, ad: readonly Uint8Array[], ct: Uint8Array) => {
+        seen.nonce = toHex(nonce!);
+        seen.ad = toHex(ad[0]!);
+        return ct.slice(16);
+      },
+    } as unknown as Aead;
+    const s = session(15, [], { c2s: new Uint8Array(32), s2c: new Uint8Array(32) });
+    const uid = hex("afd675b861c00d639752c985787996047f5396c0cdf5a0f7b01b942e5c934697");
+    const out = verifyNtsResponse(core, nullAead, s, { uniqueId: uid, originTime: 0xec0593a3c213c15fn, placeholders: 0 }, bytes);
+    expect(out).toEqual({ kind: "authenticated", newCookies: 1 });
+    expect(seen).toEqual({ nonce: "719a2345127e2a0932eac20ae6e5defa", ad: toHex(bytes.subarray(0, 84)) });
+    const cookie = s.cookies.take()!;
+    expect(cookie).toHaveLength(100);
+    expect(toHex(cookie).startsWith("0b6585f8db0fea0b")).toBe(true);
+  });
+});
+
 describe("request building and verification with every AEAD", () => {
   for (const algorithm of [15, 16, 17, 30, 31]) {
     it(`AEAD ${algorithm}: placeholders refill the jar to 8; the response's cookies land in it`, () => {
