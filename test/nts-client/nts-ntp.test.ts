@@ -119,6 +119,20 @@ describe("squell/nts null-cipher response (parser only)", () => {
   });
 });
 
+describe("Go NTS exchange of 2019 (structure only: no keys)", () => {
+  it("the response is addressed to the request (origin, UID) and reaches the AEAD, where a guessed key fails", () => {
+    const go = JSON.parse(readFileSync("/work/shared/reference/vectors/nts/go_embeded_ntske_tls13_decrypted.json", "utf8"));
+    const req = hex(go.ntp_request.packet_hex);
+    const res = hex(go.ntp_response.packet_hex);
+    const goUid = hex(go.ntp_request.extension_fields[0].value_hex);
+    const origin = BigInt(`0x${go.ntp_request.header.transmit_ts_hex}`);
+    const s = session(15, [], { c2s: new Uint8Array(32), s2c: new Uint8Array(32) });
+    expect(verifyNtsResponse(core, aead, s, { uniqueId: goUid, originTime: origin, placeholders: 0 }, res)).toEqual({ kind: "ignored", reason: "authentication-failed" });
+    expect(verifyNtsResponse(core, aead, s, { uniqueId: uid, originTime: origin, placeholders: 0 }, res)).toEqual({ kind: "ignored", reason: "unique-id-mismatch" });
+    expect(verifyNtsResponse(core, aead, s, { uniqueId: goUid, originTime: origin, placeholders: 0 }, req)).toEqual({ kind: "ignored", reason: "not-server-mode" });
+  });
+});
+
 describe("request building and verification with every AEAD", () => {
   for (const algorithm of [15, 16, 17, 30, 31]) {
     it(`AEAD ${algorithm}: placeholders refill the jar to 8; the response's cookies land in it`, () => {
