@@ -26,6 +26,10 @@ import { unsynchronisedState } from "../protocol/server-policy.js";
 import { createRequestKernel, policyOptionsFor } from "./request-kernel.js";
 import { DgramServerTransport, type ServerTransport } from "./server-transport.js";
 import type { WasmInstance } from "../core/instance.js";
+// Client (issue 5, helper L1): [[source]] servers and pools feed the served system state.
+import { NtpClient, type ClientReport } from "./client.js";
+import { DnsResolver, type Resolver } from "./resolver.js";
+import { DgramTransport, type ClientTransport } from "./udp.js";
 
 /** chrony's reference id for `local stratum` (127.127.1.1, the old ntpd LOCAL(1) driver address). */
 export const LOCAL_REFERENCE_ID = 0x7f7f0101;
@@ -64,6 +68,9 @@ export interface DaemonOptions {
   metricsListen?: { host: string; port: number };
   /** Seconds between info-level counter summaries (default 60; 0 = none). */
   summaryIntervalSeconds?: number;
+  /** Client I/O for [[source]]s (default: a fresh node:dgram socket per request, and DNS). */
+  clientTransport?: ClientTransport;
+  resolver?: Resolver;
 }
 
 export interface RunningDaemon {
@@ -86,6 +93,8 @@ export interface RunningDaemon {
   reload(next: TockConfig): string | undefined;
   /** Closes every socket, worker and timer; logs the final totals. Idempotent. */
   stop(): Promise<void>;
+  /** The client's sources, selection and last update; undefined when no [[source]] is configured. */
+  clientReport(): ClientReport | undefined;
 }
 
 export type ServerEngineName = "dgram" | "batch";
@@ -136,8 +145,10 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
 
   let metricsServer: MetricsServer | undefined;
   let refresh: NodeJS.Timeout | undefined;
+  let client: NtpClient | undefined;
   const stopAll = async () => {
     clearInterval(refresh);
+    client?.stop();
     await Promise.all([dgram.close(), batch?.close()]);
     await metricsServer?.close();
   };
@@ -148,8 +159,22 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
       : [];
     const addresses = engines.map((e, i) => (e === "dgram" ? dgramAddresses : batchAddresses)[indexInEngine[i]!]!);
     let current = config;
+    // With [[source]]s the client decides what is served (falling back to the [synchronization]
+    // state while it is not synchronised). Observe mode: no discipline is wired yet, so the clock
+    // is never adjusted; the served root dispersion includes the measured offset (RFC 5905 §11.2.3).
+    if (config.source.length > 0) {
+      client = new NtpClient({
+        core, wasm, sources: config.source, minimumAgreeingSources: config.synchronization.minimumAgreeingSources,
+        transport: options.clientTransport ?? new DgramTransport(clock), resolver: options.resolver ?? new DnsResolver(),
+        precisionLog2: clock.precisionLog2, logger, fallback: () => systemStateFor(current, clock),
+        onSystemState: (state) => {
+          dgram.setSystemState(state);
+          batch?.setSystemState(state);
+        },
+      });
+    }
     const pushState = () => {
-      const state = systemStateFor(current, clock);
+      const state = client?.servedState() ?? systemStateFor(current, clock);
       dgram.setSystemState(state);
       batch?.setSystemState(state);
     };
@@ -165,6 +190,10 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
       addresses.length === 0 ? "no [[server]] configured: not serving time" : `serving NTP on ${addresses.join(", ")}`,
     );
     dropPrivilegesIfConfigured(config, logger);
+    if (client !== undefined) {
+      logger.info({ sources: config.source.length }, "client started in observe mode: sources are polled and reported, the clock is not adjusted");
+      client.start();
+    }
     let stopped: Promise<void> | undefined;
     const applyPolicies = (c: TockConfig) =>
       c.server.forEach((s, i) => {
@@ -178,6 +207,7 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
       engines,
       metricsAddress: metricsServer?.address,
       stats,
+      clientReport: () => client?.report(),
       logSummary: () => {
         dgram.logSummary();
         batch?.logSummary();
@@ -189,6 +219,9 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
           return "a [[server]] engine or workers setting changed; restart tock to apply";
         }
         if (next.daemon.user !== current.daemon.user || next.daemon.group !== current.daemon.group) return "[daemon] user/group changed; restart tock to apply";
+        if (JSON.stringify([next.source, next.synchronization.minimumAgreeingSources]) !== JSON.stringify([current.source, current.synchronization.minimumAgreeingSources])) {
+          return "[[source]] entries or minimum-agreeing-sources changed; restart tock to apply";
+        }
         const previous = current;
         try {
           applyPolicies(next);
