@@ -10,6 +10,7 @@ import { createServerKernel } from "../core/server.js";
 import type { ServerPolicyOptions } from "../protocol/server-policy.js";
 import type { RequestKernel } from "./ntp-server.js";
 import { MAX_REQUEST_BYTES } from "./server-transport.js";
+import type { NtsService } from "./nts-service.js";
 
 export function policyOptionsFor(server: ServerConfig): ServerPolicyOptions {
   return {
@@ -25,12 +26,16 @@ export function policyOptionsFor(server: ServerConfig): ServerPolicyOptions {
   };
 }
 
-export function createRequestKernel(server: ServerConfig, wasm: WasmInstance, _clock: Clock): RequestKernel {
+export function createRequestKernel(server: ServerConfig, wasm: WasmInstance, _clock: Clock, nts?: NtsService): RequestKernel {
   const k = createServerKernel(wasm, policyOptionsFor(server));
+  // NTS (issue 6, helper I): with an NtsService the kernel also answers NTS requests (RFC 8915 §5),
+  // and the random bytes the previous call used are refilled before each call (ts/core/nts-server.ts).
+  nts?.attach(k);
   return {
     setSystemState: (s) => k.setSystemState(s),
     configure: (next) => k.configure(policyOptionsFor(next)),
     handleOne(request, from, receivedAt, now) {
+      nts?.refillRandom();
       const r = k.handleOne(request, from.address, from.port, receivedAt, now);
       return { response: r.response ?? undefined, saved: r.saved, rxKey: r.receiveTime };
     },
