@@ -7,6 +7,7 @@ import { StaticResolver } from "../../ts/daemon/resolver.js";
 import { silentLogger } from "../../ts/observe/logger.js";
 import { unsynchronisedState, type ServerSystemState } from "../../ts/protocol/server-policy.js";
 import type { ClockAction, Discipline, SystemUpdate } from "../../ts/protocol/system.js";
+import { isSourceStateWord } from "../../ts/protocol/status.js";
 import { core, randomSource, wasm } from "./support.js";
 import { VirtualNet, VirtualScheduler } from "./virtual-net.js";
 
@@ -60,6 +61,19 @@ describe("client loop (virtual time)", () => {
     expect(last.referenceId).toBe(((a << 24) | (b << 16) | (c << 8) | d) >>> 0);
     for (const s of r.sources) expect(s.reach).toBe(0xff);
     expect(net.opened).toBe(net.requests); // one fresh socket per request
+    // The management report's view (ts/protocol/status.ts): same words, addresses with ports.
+    const table = client.sourceTable();
+    expect(table.map((s) => [s.address, s.state, s.kind])).toEqual(r.sources.map((s) => [`${s.address}:123`, s.state, "server"]));
+    for (const s of table) {
+      expect(isSourceStateWord(s.state)).toBe(true);
+      expect(s.stratum).toBe(2);
+      expect(s.rootDistance).toBeGreaterThan(0);
+      expect(s.lastSample?.delay).toBeCloseTo(0.01, 6);
+    }
+    const tracking = client.tracking();
+    expect(tracking.referenceName).toBe(peer.name);
+    expect(tracking.systemTimeOffset).toBeCloseTo(-r.lastUpdate!.offset, 12); // observe mode: clock − true = −Θ
+    expect(tracking.updateIntervalSeconds).toBeGreaterThan(0);
     client.stop();
   });
 

@@ -23,6 +23,7 @@ import { referenceIdForAddress } from "../protocol/refid.js";
 import type { ServerSystemState } from "../protocol/server-policy.js";
 import { NtpSource, RANDOM_BYTES_PER_POLL, type SourceAction, type SourceAddress, type SourceCounters } from "../protocol/source.js";
 import { SystemProcess, type ClockAction, type Discipline, type SelectRound, type SourceStatusWord, type SystemUpdate } from "../protocol/system.js";
+import type { SourceReport, SystemReport } from "../protocol/status.js";
 import type { Resolver } from "./resolver.js";
 import type { ClientTransport, ExchangeSocket } from "./udp.js";
 
@@ -150,6 +151,7 @@ export class NtpClient {
   private tickTimer: unknown;
   private lastServedPush = -Infinity;
   private lastUpdateAt: number | undefined;
+  private previousUpdateAt: number | undefined;
   private stopped = false;
 
   constructor(private readonly options: NtpClientOptions) {
@@ -231,6 +233,47 @@ export class NtpClient {
       observeOnly: this.options.discipline === undefined,
       sources,
     };
+  }
+
+  /** The source table of the management report (ts/protocol/status.ts, `tock sources`). */
+  sourceTable(): SourceReport[] {
+    const now = this.scheduler.now();
+    return this.slots.filter((s) => !s.stopped).map((s): SourceReport => {
+      const src = s.source;
+      const f = this.system.filterState(s.index);
+      const host = src.to.family === 6 ? `[${src.to.address}]` : src.to.address;
+      const lastSample = src.lastSampleAt === undefined || src.lastOffset === undefined || src.lastDelay === undefined
+        ? null
+        : { offset: src.lastOffset, delay: src.lastDelay, agoSeconds: now - src.lastSampleAt };
+      return {
+        name: s.name, address: `${host}:${src.to.port}`, kind: s.mode, state: this.system.word(s.index),
+        ...(src.denialReason !== undefined ? { reason: src.denialReason } : {}),
+        stratum: src.counters.samples + src.counters.unsynchronised > 0 ? src.stratum : null,
+        pollLog2: Math.log2(src.pollInterval), reach: src.reach, lastSample,
+        offset: f.used ? f.offset : null, delay: f.used ? f.delay : null, jitter: f.used ? f.jitter : null,
+        rootDistance: this.system.rootDistance(s.index, now) ?? null,
+      };
+    });
+  }
+
+  /**
+   * What the client knows of the management report's system part: the reference's name, the last
+   * update's offset and the interval between updates. In observe mode the clock is never corrected,
+   * so its error now is simply −Θ of the last update (our clock − true time); with a discipline that
+   * figure belongs to the discipline and is left out here.
+   */
+  tracking(): Partial<SystemReport> {
+    const u = this.system.lastUpdate;
+    const result = this.system.result;
+    const peer = result?.systemPeer == null ? undefined : this.slots.find((s) => !s.stopped && s.index === result.systemPeer);
+    const out: Partial<SystemReport> = {};
+    if (peer !== undefined && result?.status === "ok") out.referenceName = peer.name;
+    if (u !== undefined) {
+      out.lastOffset = u.offset;
+      if (this.options.discipline === undefined) out.systemTimeOffset = -u.offset;
+    }
+    if (this.lastUpdateAt !== undefined && this.previousUpdateAt !== undefined) out.updateIntervalSeconds = this.lastUpdateAt - this.previousUpdateAt;
+    return out;
   }
 
   // --- sources -------------------------------------------------------------------------------
@@ -361,6 +404,7 @@ export class NtpClient {
   private afterRound(round: SelectRound | undefined): void {
     if (round === undefined) return;
     if (round.update !== undefined) {
+      this.previousUpdateAt = this.lastUpdateAt;
       this.lastUpdateAt = this.scheduler.now();
       this.pushServed(true);
     }

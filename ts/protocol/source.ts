@@ -125,8 +125,9 @@ export class NtpSource {
   rootDelay = 0;
   rootDispersion = 0;
   serverRefid = 0;
-  /** Offset of the last valid sample (s) and when it arrived (monotonic s), for reports. */
+  /** Offset and delay of the last valid sample (s) and when it arrived (monotonic s), for reports. */
   lastOffset: number | undefined;
+  lastDelay: number | undefined;
   lastSampleAt: number | undefined;
   /** Why the source stopped (set once denied). */
   denialReason: string | undefined;
@@ -309,6 +310,7 @@ export class NtpSource {
         this.noteHeader(outcome.sample.header, false);
         this.counters.samples++;
         this.lastOffset = outcome.sample.offset;
+        this.lastDelay = outcome.sample.delay;
         this.lastSampleAt = now;
         return [close, { kind: "sample", sample: outcome.sample, time: now }];
     }
