@@ -26,6 +26,8 @@ import { unsynchronisedState } from "../protocol/server-policy.js";
 import { createRequestKernel, policyOptionsFor } from "./request-kernel.js";
 import { DgramServerTransport, type ServerTransport } from "./server-transport.js";
 import type { WasmInstance } from "../core/instance.js";
+// NTS (issue 6, helper I): cookie keys, NTS-KE servers, NTS answers in the node:dgram kernels.
+import { NtsService, ntsEnabled } from "./nts-service.js";
 // Client (issue 5, helper L1): [[source]] servers and pools feed the served system state.
 import { NtpClient, type ClientReport } from "./client.js";
 import { DnsResolver, type Resolver } from "./resolver.js";
@@ -55,7 +57,7 @@ export function systemStateFor(config: TockConfig, clock: Clock): ServerSystemSt
   return unsynchronisedState(clock.precisionLog2);
 }
 
-export type KernelFactory = (server: ServerConfig, wasm: WasmInstance, clock: Clock) => RequestKernel;
+export type KernelFactory = (server: ServerConfig, wasm: WasmInstance, clock: Clock, nts?: NtsService) => RequestKernel;
 
 export interface DaemonOptions {
   transport?: ServerTransport;
@@ -95,6 +97,8 @@ export interface RunningDaemon {
   stop(): Promise<void>;
   /** The client's sources, selection and last update; undefined when no [[source]] is configured. */
   clientReport(): ClientReport | undefined;
+  /** The client itself (management report: sourceTable(), tracking(), servedState()), if any. */
+  readonly client: NtpClient | undefined;
 }
 
 export type ServerEngineName = "dgram" | "batch";
@@ -119,7 +123,12 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
   const metrics = new MetricsRegistry();
   const summaryIntervalSeconds = options.summaryIntervalSeconds ?? 60;
   // A simulated transport only exists for the dgram engine, so tests that inject one get that.
-  const batchAvailable = options.transport === undefined && options.createKernel === undefined && batchEngineSupported();
+  // NTS is answered by the node:dgram engine only (batch workers run their own WASM instances,
+  // which do not get the NTS key table yet): with NTS on, "auto" means dgram and "batch" is refused.
+  const ntsOn = ntsEnabled(config);
+  const ntsBatch = ntsOn ? config.server.find((s) => s.engine === "batch") : undefined;
+  if (ntsBatch !== undefined) throw new Error(`[[server]] ${ntsBatch.listen.text}: NTS is served by the node:dgram engine only; use engine = "auto" or "dgram" with [[nts-ke-server]]/[keyset]`);
+  const batchAvailable = options.transport === undefined && options.createKernel === undefined && !ntsOn && batchEngineSupported();
   const engines = config.server.map((s) => engineFor(s, batchAvailable));
   // Config index → index within its engine.
   const indexInEngine = engines.map((e, i) => engines.slice(0, i).filter((x) => x === e).length);
@@ -127,7 +136,9 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
   const batchEntries = config.server.filter((_, i) => engines[i] === "batch");
 
   const createKernel = options.createKernel ?? createRequestKernel;
-  const kernels = dgramEntries.map((s) => createKernel(s, wasm, clock));
+  // Keys and certificates are read and KE listeners bound here, before privileges are dropped.
+  const nts = await NtsService.create(config, wasm, { logger });
+  const kernels = dgramEntries.map((s) => createKernel(s, wasm, clock, nts));
   const dgram = new NtpServer({
     transport: options.transport ?? new DgramServerTransport(clock, { receiveBufferBytes: 4 << 20, sendBufferBytes: 4 << 20 }),
     clock,
@@ -151,6 +162,7 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
     client?.stop();
     await Promise.all([dgram.close(), batch?.close()]);
     await metricsServer?.close();
+    await nts?.stop();
   };
   try {
     const dgramAddresses = await dgram.listen(dgramEntries.map((s, i) => ({ address: s.listen.host, port: s.listen.port, kernel: kernels[i]! })));
@@ -189,6 +201,10 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
       { listen: addresses, engines, metrics: metricsServer?.address, stratum: state.stratum, leap: state.leap },
       addresses.length === 0 ? "no [[server]] configured: not serving time" : `serving NTP on ${addresses.join(", ")}`,
     );
+    if (nts !== undefined) {
+      nts.registerMetrics(metrics);
+      logger.info({ nts_ke: nts.keAddresses, key_storage: config.keyset.keyStoragePath ?? null }, nts.keAddresses.length > 0 ? `serving NTS-KE on ${nts.keAddresses.join(", ")}` : "answering NTS requests (no NTS-KE listener here)");
+    }
     dropPrivilegesIfConfigured(config, logger);
     if (client !== undefined) {
       logger.info({ sources: config.source.length }, "client started in observe mode: sources are polled and reported, the clock is not adjusted");
@@ -208,6 +224,7 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
       metricsAddress: metricsServer?.address,
       stats,
       clientReport: () => client?.report(),
+      client,
       logSummary: () => {
         dgram.logSummary();
         batch?.logSummary();
@@ -219,6 +236,7 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
           return "a [[server]] engine or workers setting changed; restart tock to apply";
         }
         if (next.daemon.user !== current.daemon.user || next.daemon.group !== current.daemon.group) return "[daemon] user/group changed; restart tock to apply";
+        if (JSON.stringify([next.ntsKeServer, next.keyset]) !== JSON.stringify([current.ntsKeServer, current.keyset])) return "[[nts-ke-server]] or [keyset] changed; restart tock to apply";
         if (JSON.stringify([next.source, next.synchronization.minimumAgreeingSources]) !== JSON.stringify([current.source, current.synchronization.minimumAgreeingSources])) {
           return "[[source]] entries or minimum-agreeing-sources changed; restart tock to apply";
         }
