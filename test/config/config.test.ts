@@ -165,8 +165,6 @@ group = "ntp"
     expect(report.warnings.map(formatIssue)).toEqual([
       "ntpd-rs.toml:3:1: warning: observability.observation-path: accepted but not yet active (used by the client, issue 5)",
       "ntpd-rs.toml:4:1: warning: observability.observation-permissions: accepted but not yet active (used by the client, issue 5)",
-      "ntpd-rs.toml:16:1: warning: nts-ke-server: accepted but not yet active (used by NTS, issue 6)",
-      "ntpd-rs.toml:22:1: warning: keyset: accepted but not yet active (used by NTS, issue 6)",
     ]);
   });
 

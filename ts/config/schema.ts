@@ -26,7 +26,6 @@ import {
 } from "./net.js";
 
 const CLIENT = "used by the client, issue 5";
-const NTS = "used by NTS, issue 6";
 
 export const listenAddress = (): Spec<SocketAddr> => text(LISTEN_ALLOWED, parseListen);
 const cidr = (): Spec<Cidr> => text(CIDR_ALLOWED, parseCidr);
@@ -195,9 +194,9 @@ const ntsKeServerTable = table({
   "private-key-path": key(path(), { required: true, doc: "PEM file with the private key of the certificate." }),
   "key-exchange-timeout-ms": key(int({ min: 1, max: 600_000, unit: "milliseconds" }), {
     default: 1000,
-    doc: "A key exchange that takes longer is dropped.",
+    doc: "Deadline from TCP accept (TLS handshake included) to the end of a key exchange; then Error 1 (Bad Request) and close.",
   }),
-  "concurrent-connections": key(int({ min: 1, max: 65535 }), { default: 512, doc: "Connections served at once; more wait in the OS queue." }),
+  "concurrent-connections": key(int({ min: 1, max: 65535 }), { default: 512, doc: "Connections open at once; one more is closed immediately, before any TLS work." }),
   "ntp-port": key(port(), { doc: "NTP port announced to clients (Port Negotiation) when not 123." }),
   "ntp-server": key(hostPort(), { doc: "NTP server announced to clients (Server Negotiation) when not this host." }),
 });
@@ -275,8 +274,8 @@ export const configSchema = table(
     "source-defaults": key(sourceDefaultsSection, { default: {}, doc: "Defaults for every `[[source]]`." }),
     source: key(list(sourceTable), { default: [], doc: "Time sources to synchronise the clock with (`nts` sources: issue 6, ignored with a warning until then)." }),
     server: key(list(serverTable), { default: [], doc: "NTP servers to run; none: tock does not serve time." }),
-    "nts-ke-server": key(list(ntsKeServerTable), { default: [], pending: NTS, doc: "NTS key exchange servers." }),
-    keyset: key(keysetSection, { default: {}, pending: NTS, doc: "Keys that encrypt NTS cookies." }),
+    "nts-ke-server": key(list(ntsKeServerTable), { default: [], doc: "NTS key exchange servers (TLS 1.3, ALPN `ntske/1`); with any, every `[[server]]` answers NTS requests (node:dgram engine)." }),
+    keyset: key(keysetSection, { default: {}, doc: "Keys that encrypt NTS cookies (rotated on a fixed schedule; shareable between instances through `key-storage-path`)." }),
     synchronization: key(synchronizationSection, { default: {}, doc: "How sources steer the clock and what the server reports." }),
     observability: key(observabilitySection, { default: {}, doc: "Logging and the management socket." }),
     daemon: key(daemonSection, { default: {}, doc: "Process settings (tock's own section; ntpd-rs leaves these to systemd)." }),
