@@ -255,7 +255,7 @@ export class BatchServer {
       await Promise.all(listener.slots.map((s) => this.startWorker(listener, s, module)));
     } catch (err) {
       await stopStarted();
-      throw err instanceof LinuxUdpError ? Object.assign(new Error(`${listener.listenAddress}: ${err.message}`), { code: err.errno === 98 ? "EADDRINUSE" : err.errno === 13 ? "EACCES" : undefined }) : err;
+      throw err instanceof LinuxUdpError ? Object.assign(new Error(`${listener.listenAddress}: ${err.message}`), { code: err.code }) : err;
     }
     return listener;
   }
