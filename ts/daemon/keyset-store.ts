@@ -150,10 +150,12 @@ export class KeysetManager {
       if ("keyset" in restored) this.keyset = restored.keyset;
     }
     const changed = this.keyset.advance(now);
-    const text = this.keyset.serialize();
-    if (changed || stored !== text) this.options.store.replace(text);
+    // Kernels get the new keys first: failing to persist them (e.g. the key file's directory is not
+    // writable after the privilege drop) must not stop the rotation in memory.
     const active = this.active();
     for (const l of this.listeners) l(active);
+    const text = this.keyset.serialize();
+    if (changed || stored !== text) this.options.store.replace(text);
   }
 
   /** Rotates at every boundary until stop(). Timers are unref'd (they never keep the process alive). */
@@ -165,7 +167,7 @@ export class KeysetManager {
         try {
           this.rotate();
         } catch (err) {
-          this.options.logger?.error({ err }, "NTS key rotation failed; keeping the current keys");
+          this.options.logger?.error({ err }, "NTS key rotation could not be persisted (the key file and its directory must be writable by the daemon's user)");
         }
         arm();
       }, ms);
