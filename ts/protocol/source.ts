@@ -354,11 +354,13 @@ export class NtpSource {
   }
 
   private rateLimited(serverPoll: number, sentMono: number): SourceAction[] {
-    // RFC 5905 §7.4: reduce the rate, and again on every RATE. At least double the interval, and
-    // never poll faster than the server's poll field says (it is the minimum it accepts).
+    // RFC 5905 §7.4: reduce the rate, and again on every RATE. At least double the interval (even
+    // past our own maximum: the server's limit wins), never poll faster than the server's poll field
+    // says (the minimum it accepts), and keep the new interval as a floor: the faster rate drew a
+    // RATE once, so adaptation must not return to it.
     const asked = Number.isInteger(serverPoll) ? clamp(serverPoll, 0, MAX_POLL_EXPONENT) : 0;
-    this.serverPollFloor = Math.max(this.serverPollFloor, asked);
     this.poll = Math.min(Math.max(this.poll + 1, asked), MAX_POLL_EXPONENT);
+    this.serverPollFloor = Math.max(this.serverPollFloor, this.poll);
     this.burstLeft = 0;
     this.adjustCount = 0;
     this.nextPollAt = sentMono + this.pollInterval;
