@@ -23,6 +23,15 @@ import { NtsKeServer, type NtsKeStats } from "./nts-ke-server.js";
 /** AEAD key lengths (RFC 5116 registry) of the algorithms the NTS core serves. */
 const KEY_LENGTHS: Record<number, number> = { 15: 32, 16: 48, 17: 64, 30: 16, 31: 32 };
 
+/** A PEM file named by a [[nts-ke-server]] key, with the key in the error if it cannot be read. */
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(`[[nts-ke-server]] ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+}
+
 export function ntsEnabled(config: TockConfig): boolean {
   return config.ntsKeServer.length > 0 || config.keyset.keyStoragePath !== undefined;
 }
@@ -66,8 +75,8 @@ export class NtsService {
         const server = new NtsKeServer({
           host: ke.listen.host,
           port: ke.listen.port,
-          certificateChain: readFileSync(ke.certificateChainPath),
-          privateKey: readFileSync(ke.privateKeyPath),
+          certificateChain: readPem(ke.certificateChainPath, "certificate-chain-path"),
+          privateKey: readPem(ke.privateKeyPath, "private-key-path"),
           timeoutMs: ke.keyExchangeTimeoutMs,
           concurrentConnections: ke.concurrentConnections,
           policy: {
@@ -80,7 +89,9 @@ export class NtsService {
           ...(logger !== undefined ? { logger } : {}),
         });
         keServers.push(server);
-        const port = await server.start();
+        const port = await server.start().catch((err: unknown) => {
+          throw new Error(`[[nts-ke-server]] ${ke.listen.text}: ${err instanceof Error ? err.message : String(err)}`);
+        });
         keAddresses.push(ke.listen.host.includes(":") ? `[${ke.listen.host}]:${port}` : `${ke.listen.host}:${port}`);
       }
     } catch (err) {
