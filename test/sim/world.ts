@@ -14,7 +14,7 @@ import { SimAdjustableClock } from "../../ts/clock/sim-adjustable-clock.js";
 import { applyClockAction } from "../../ts/clock/adjustable.js";
 import { NtpSource, RANDOM_BYTES_PER_POLL, type SourceAction } from "../../ts/protocol/source.js";
 import { SystemProcess, type ClockAction, type Discipline } from "../../ts/protocol/system.js";
-import { KalmanDiscipline, type DisciplineOptions } from "../../ts/protocol/discipline.js";
+import { ClockDiscipline, type DisciplineOptions } from "../../ts/protocol/discipline.js";
 import type { NtpTimestamp } from "../../ts/core/api.js";
 import { createRng } from "./random.js";
 import { Link, type LinkOptions } from "./network.js";
@@ -42,7 +42,7 @@ export interface ScenarioOptions {
     frequencyJumps?: { at: number; ppm: number }[];
   };
   servers: SimServerSpec[];
-  /** [synchronization] minimum-agreeing-sources (default 1... as given; the daemon's default is 3). */
+  /** [synchronization] minimum-agreeing-sources (default 3, the daemon's default). */
   minimumAgreeingSources?: number;
   /** Poll limits and initial poll (log2 s; default min 4, max 10, initial 4). */
   poll?: { min: number; max: number; initial: number };
@@ -100,10 +100,10 @@ export async function runScenario(o: ScenarioOptions): Promise<SimRun> {
   const selection = createSelection(wasm, { maxSources: Math.max(1, o.servers.length) });
   const discipline: Discipline | undefined = o.observe
     ? undefined
-    : o.makeDiscipline?.(utc) ?? new KalmanDiscipline({ ...o.discipline, utc });
+    : o.makeDiscipline?.(utc) ?? new ClockDiscipline({ ...o.discipline, utc });
   const system = new SystemProcess({
     selection,
-    minimumAgreeingSources: o.minimumAgreeingSources ?? 1,
+    minimumAgreeingSources: o.minimumAgreeingSources ?? 3,
     discipline,
     fallback: () => ({ leap: 3, stratum: 16, precision: -20, referenceId: 0, rootDelay: 0, rootDispersion: 0, referenceTime: 0n }),
     precisionLog2: clock.precisionLog2,

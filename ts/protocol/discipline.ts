@@ -8,8 +8,19 @@
 // "FREQ" state to measure the frequency and a time constant of 16 poll intervals, so it converges in
 // tens of minutes and its steady-state error is set by gains, not by the noise actually seen. ntpd-rs
 // (per-source Kalman filter) and chrony (regression over samples) estimate offset AND frequency
-// statistically and do far better in the simulator (bench/accuracy.ts). We run one Kalman filter on
-// the combined system offset (selection and clustering stay RFC 5905, ts/core/selection.ts).
+// statistically and do far better in the simulator (bench/accuracy.ts prints both side by side).
+// We run one Kalman filter on the combined system offset (selection and clustering stay RFC 5905,
+// ts/core/selection.ts).
+// What the simulator taught us (test/sim, figures in the README):
+//   - R = Ψ² (the system jitter) is the right measurement noise here, although Ψ overstates the
+//     network noise: the RFC combine averages survivors' samples of DIFFERENT ages, so while the
+//     clock is being slewed the combined offset really is that uncertain, and Ψ says so. An
+//     innovation-based R (smaller) made the filter chase that mixing error (max error ×3–5).
+//   - a chrony-style regression over the uncorrected timeline (u = θ + ∫F) handles old samples
+//     exactly but suffered the same mixing at start-up (sync 2–4× slower); the Kalman filter won.
+//   - a frequency step (temperature) is the weak case: the RFC clock filter hands over a new sample
+//     only when the least-delay one changes, ~once per several polls, so new evidence arrives slowly;
+//     the run detector below halves the recovery error compared with the plain filter.
 //
 // State x = [θ, ε]:
 //   θ (s)   time offset: reference − local clock, positive when our clock is behind (SystemUpdate.offset);
@@ -27,8 +38,10 @@
 // carried forward to the state time with the frequency history: z' = z − ε·(T − ts) − ∫F, and its
 // variance grows by P₁₁·(T − ts)².
 // Outliers: an innovation beyond outlierGate·√S is held back; after outlierRun of them in a row the
-// world has changed (a temperature step moved the frequency): the sample is taken and the covariance
-// inflated by the innovation (P₀₀ += y², P₁₁ += (y/Δ)²) so the filter re-learns quickly.
+// world has changed: the sample is taken and the covariance inflated by the innovation
+// (P₀₀ += y², P₁₁ += (y/Δ)²) so the filter re-learns quickly.
+// Frequency changes: trendRun innovations of one sign, each beyond trendGate·√S, reopen P₁₁ (see
+// detectTrend) — random noise rarely makes such runs, a new oscillator frequency always does.
 //
 // ── Steering: frequency only, like chrony and ntpd-rs ────────────────────────────────────────────
 // After an update we set F = −ε + c: cancel the oscillator's error and add a correction rate
@@ -92,6 +105,10 @@ export interface DisciplineOptions {
   /** Innovations beyond this many σ are outliers (default 5), accepted after outlierRun (default 3) in a row. */
   outlierGate?: number;
   outlierRun?: number;
+  /** A frequency change is declared after trendRun innovations of one sign (default 3), each beyond
+   *  trendGate·√S (default 0: the sign run alone). */
+  trendRun?: number;
+  trendGate?: number;
   /** The offset is slewed out over slewPolls poll intervals (default 1), at least minSlewTime s (default 4). */
   slewPolls?: number;
   minSlewTime?: number;
@@ -108,6 +125,8 @@ export interface DisciplineCounters {
   steps: number;
   spikes: number;
   outliers: number;
+  /** Runs of one-signed innovations that reopened the frequency estimate (frequency changes). */
+  trends: number;
   tooFewSources: number;
   invalid: number;
 }
@@ -130,7 +149,7 @@ export interface DisciplineStatus {
 
 const PPM = 1e-6;
 
-export class KalmanDiscipline implements Discipline {
+export class ClockDiscipline implements Discipline {
   private readonly stepThreshold: number;
   private readonly startupStepPanic: StepLimit;
   private readonly singleStepPanic: StepLimit;
@@ -144,6 +163,8 @@ export class KalmanDiscipline implements Discipline {
   private readonly measurementFloor: number;
   private readonly outlierGate: number;
   private readonly outlierRun: number;
+  private readonly trendRun: number;
+  private readonly trendGate: number;
   private readonly slewPolls: number;
   private readonly minSlewTime: number;
   private readonly utc: ((now: number) => number) | undefined;
@@ -164,13 +185,14 @@ export class KalmanDiscipline implements Discipline {
   private frequencyAnnounced = false;
   private spikeSince: number | null = null;
   private outliersInRow = 0;
+  private trend: { y: number; sigma: number; at: number }[] = [];
   private lastAccepted = NaN;
   private everStepped = false;
   private accumulatedSteps = 0;
   private majorityLeap = 0;
   private kernelLeap: LeapKind = "none";
   private lastLeap: LeapDecision | null = null;
-  readonly counters: DisciplineCounters = { updates: 0, steps: 0, spikes: 0, outliers: 0, tooFewSources: 0, invalid: 0 };
+  readonly counters: DisciplineCounters = { updates: 0, steps: 0, spikes: 0, outliers: 0, trends: 0, tooFewSources: 0, invalid: 0 };
 
   constructor(options: DisciplineOptions = {}) {
     const o = options;
@@ -188,6 +210,8 @@ export class KalmanDiscipline implements Discipline {
     this.measurementFloor = positive("measurementFloor", o.measurementFloor ?? 1e-6, false);
     this.outlierGate = o.outlierGate ?? 5;
     this.outlierRun = o.outlierRun ?? 3;
+    this.trendRun = Math.max(2, Math.floor(o.trendRun ?? 3));
+    this.trendGate = o.trendGate ?? 0;
     this.slewPolls = o.slewPolls ?? 1;
     this.minSlewTime = o.minSlewTime ?? 4;
     this.utc = o.utc;
@@ -327,12 +351,14 @@ export class KalmanDiscipline implements Discipline {
     if (y * y > this.outlierGate ** 2 * s) {
       this.outliersInRow++;
       if (this.outliersInRow < this.outlierRun) return false;
-      // A persistent change (frequency jump): reopen the covariance by what we missed.
+      // A persistent change: reopen the covariance by what we missed.
       const span = Math.max(now - this.lastAccepted, 1);
       this.p00 += y * y;
       this.p11 += (y / span) ** 2;
+      this.trend = [];
     }
     this.outliersInRow = 0;
+    this.detectTrend(y, Math.sqrt(s), now);
     const sInflated = this.p00 + r;
     const k0 = this.p00 / sInflated;
     const k1 = this.p01 / sInflated;
@@ -346,6 +372,27 @@ export class KalmanDiscipline implements Discipline {
     this.p01 = p01;
     this.p11 = Math.max(p11, 0);
     return true;
+  }
+
+  /**
+   * Frequency-change detector (the idea of chrony's runs test): noise gives innovations of random
+   * sign; a change of the oscillator's frequency gives a run of one sign. After trendRun innovations
+   * of one sign, each beyond trendGate·√S, the frequency variance is reopened by the mean innovation
+   * over the run's span (P₁₁ += trendRun·(ȳ/span)², P₀₀ += ȳ²) so the gain rises and the filter
+   * follows the new frequency instead of averaging it away.
+   */
+  private detectTrend(y: number, sigma: number, now: number): void {
+    this.trend.push({ y, sigma, at: now });
+    if (this.trend.length > this.trendRun) this.trend.shift();
+    if (this.trend.length < this.trendRun) return;
+    const sign = Math.sign(this.trend[0]!.y);
+    if (!this.trend.every((e) => Math.sign(e.y) === sign && Math.abs(e.y) > this.trendGate * e.sigma)) return;
+    const mean = this.trend.reduce((sum, e) => sum + e.y, 0) / this.trend.length;
+    const span = Math.max(now - this.trend[0]!.at, 1);
+    this.p00 += mean * mean;
+    this.p11 += this.trendRun * (mean / span) ** 2;
+    this.counters.trends++;
+    this.trend = [];
   }
 
   // ── Steering ───────────────────────────────────────────────────────────────────────────────────
