@@ -171,6 +171,8 @@ export class BatchServer {
   private lastSummary = new Map<string, { received: number; answered: number; kod: number; dropped: number }>();
   private closing = false;
   private closed: Promise<void> | undefined;
+  private closedAt: number | undefined;
+  private finalSummaryPending = false;
   private readonly batchSize: number;
   private readonly idleWaitMs: number;
 
@@ -400,8 +402,16 @@ export class BatchServer {
     });
   }
 
-  /** One info line per listener with what happened since the previous line. */
+  /**
+   * One info line per listener with what happened since the previous line. The final one
+   * ("server totals at shutdown") waits for close() to finish when a stop is under way or follows
+   * (workers still answer what is queued then, so totals logged before would miss it).
+   */
   logSummary(final = false): void {
+    if (final && this.closedAt === undefined) {
+      this.finalSummaryPending = true;
+      return;
+    }
     for (const e of this.engineStats()) {
       const c = e.counters;
       const { answered, kod, dropped } = splitOutcomes(c);
@@ -434,6 +444,8 @@ export class BatchServer {
       for (const l of this.listeners) l.shared.requestStop();
       await Promise.all(this.listeners.flatMap((l) => l.slots.map((s) => this.stopSlot(s))));
       for (const l of this.listeners) closeSockets(l);
+      this.closedAt = Date.now();
+      if (this.finalSummaryPending) this.logSummary(true);
     })();
     return this.closed;
   }
