@@ -386,7 +386,7 @@ export class ClockDiscipline implements Discipline {
     if (this.trend.length > this.trendRun) this.trend.shift();
     if (this.trend.length < this.trendRun) return;
     const sign = Math.sign(this.trend[0]!.y);
-    if (!this.trend.every((e) => Math.sign(e.y) === sign && Math.abs(e.y) > this.trendGate * e.sigma)) return;
+    if (sign === 0 || !this.trend.every((e) => Math.sign(e.y) === sign && Math.abs(e.y) > this.trendGate * e.sigma)) return;
     const mean = this.trend.reduce((sum, e) => sum + e.y, 0) / this.trend.length;
     const span = Math.max(now - this.trend[0]!.at, 1);
     this.p00 += mean * mean;
