@@ -1,7 +1,8 @@
 // `tock daemon` as an NTS server, end to end (a built dist/ is needed): chronyd 4.3 as an NTS client
 // (authdata shows an NTS source with cookies, and it selects tock), the NTS metrics, a flood of idle
 // NTS-KE connections that is capped while NTP keeps answering, and a restart with a key file:
-// cookies minted before it are accepted after it.
+// cookies minted before it are accepted after it; and a KE-only instance feeding an NTP-only instance
+// through a shared key file.
 import fs from "node:fs";
 import path from "node:path";
 import { connect } from "node:tls";
@@ -132,6 +133,40 @@ describe.skipIf(!built || !openssl)("tock daemon as an NTS server", () => {
     } finally {
       idle.forEach((s) => s.destroy());
       expect((await d.stop()).code).toBe(0);
+    }
+  });
+
+  it("one KE instance feeding a separate NTP instance through a shared key file", { timeout: 60_000 }, async () => {
+    const shared = path.join(certs.dir, "shared-keys.json");
+    const ntpOnlyPort = await freeUdpPort();
+    const keOnlyNtpPort = await freeUdpPort();
+    const keOnlyKePort = await freeTcpPort();
+    // Instance 1: the KE server (its own [[server]] is not the one it announces).
+    const keInstance = await startDaemon([
+      "[[server]]", `listen = "127.0.0.1:${keOnlyNtpPort}"`,
+      "[[nts-ke-server]]", `listen = "127.0.0.1:${keOnlyKePort}"`, `certificate-chain-path = "${certs.certPath}"`, `private-key-path = "${certs.keyPath}"`,
+      `ntp-port = ${ntpOnlyPort}`, 'ntp-server = "127.0.0.1"',
+      "[keyset]", `key-storage-path = "${shared}"`,
+    ].join("\n") + "\n");
+    // Instance 2: NTP only, same key file, no KE listener.
+    const ntpInstance = await startDaemon([
+      "[synchronization]", "local-stratum = 8",
+      "[[server]]", `listen = "127.0.0.1:${ntpOnlyPort}"`,
+      "[keyset]", `key-storage-path = "${shared}"`,
+    ].join("\n") + "\n");
+    try {
+      const ke = await keyExchange(keOnlyKePort, certs.ca);
+      expect(ke.ntpPort).toBe(ntpOnlyPort);
+      const s = { algorithm: 15, c2s: ke.c2s, s2c: ke.s2c };
+      const c = await collector();
+      const { packet, uid } = ntsRequest(aead, s, ke.cookies[0]!);
+      await send(c.socket, packet, ntpOnlyPort, "127.0.0.1");
+      expect(await until(() => c.received.length === 1, 3000)).toBe(true);
+      expect(openResponse(aead, s, new Uint8Array(c.received[0]!), uid)?.length).toBe(1);
+      await c.close();
+    } finally {
+      expect((await ntpInstance.stop()).code).toBe(0);
+      expect((await keInstance.stop()).code).toBe(0);
     }
   });
 
