@@ -237,6 +237,9 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
         }
         if (next.daemon.user !== current.daemon.user || next.daemon.group !== current.daemon.group) return "[daemon] user/group changed; restart tock to apply";
         if (JSON.stringify([next.ntsKeServer, next.keyset]) !== JSON.stringify([current.ntsKeServer, current.keyset])) return "[[nts-ke-server]] or [keyset] changed; restart tock to apply";
+        // NTS (helper I): SIGHUP re-reads the KE certificates (renewals); a bad file changes nothing.
+        const certificates = nts?.reloadCertificates(next);
+        if (certificates !== undefined) return certificates;
         if (JSON.stringify([next.source, next.synchronization.minimumAgreeingSources]) !== JSON.stringify([current.source, current.synchronization.minimumAgreeingSources])) {
           return "[[source]] entries or minimum-agreeing-sources changed; restart tock to apply";
         }

@@ -95,6 +95,14 @@ export class NtsKeServer {
     return typeof address === "object" && address !== null ? address.port : o.port;
   }
 
+  /**
+   * Replaces the certificate chain and key for new connections (certificate renewal on SIGHUP);
+   * connections already open keep theirs. Throws (and changes nothing) if the PEM is unusable.
+   */
+  setCertificate(certificateChain: string | Buffer, privateKey: string | Buffer): void {
+    this.server?.setSecureContext({ cert: certificateChain, key: privateKey, minVersion: "TLSv1.3" });
+  }
+
   /** Stops accepting, destroys every open connection. Idempotent. */
   async stop(): Promise<void> {
     const server = this.server;

@@ -11,6 +11,7 @@
 // and binds the KE listeners before privileges are dropped; the key rotation timer then runs for
 // the life of the daemon (the key file must stay writable by the [daemon] user to persist rotations).
 import { readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
 import type { TockConfig } from "../config/index.js";
 import type { WasmInstance } from "../core/instance.js";
 import type { ServerKernel } from "../core/server.js";
@@ -100,6 +101,24 @@ export class NtsService {
     }
     keyset.start();
     return new NtsService(core, keyset, keServers, keAddresses);
+  }
+
+  /**
+   * Re-reads every [[nts-ke-server]]'s certificate chain and key (same paths; SIGHUP after a renewal).
+   * Returns why not, or undefined. Either all listeners get the new files or none does.
+   */
+  reloadCertificates(config: TockConfig): string | undefined {
+    if (config.ntsKeServer.length !== this.keServers.length) return "the [[nts-ke-server]] list changed; restart tock to apply";
+    try {
+      const pems = config.ntsKeServer.map((ke) => [readPem(ke.certificateChainPath, "certificate-chain-path"), readPem(ke.privateKeyPath, "private-key-path")] as const);
+      // setSecureContext validates before replacing; a failure on a later listener leaves earlier ones
+      // renewed, so check all first by building each context once (throws on bad PEM).
+      pems.forEach(([cert, key]) => createSecureContext({ cert, key }));
+      pems.forEach(([cert, key], i) => this.keServers[i]!.setCertificate(cert, key));
+      return undefined;
+    } catch (err) {
+      return `NTS-KE certificates not reloaded: ${err instanceof Error ? err.message : String(err)}`;
+    }
   }
 
   /** Makes a kernel of this WASM instance answer NTS requests. */
