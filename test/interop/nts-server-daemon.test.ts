@@ -170,6 +170,33 @@ describe.skipIf(!built || !openssl)("tock daemon as an NTS server", () => {
     }
   });
 
+  it("SIGHUP after a certificate renewal serves the new certificate; a broken one changes nothing", { timeout: 60_000 }, async () => {
+    const dir = privateTempDir("tock-nts-renew-");
+    const chain = path.join(dir, "chain.pem");
+    const key = path.join(dir, "key.pem");
+    fs.copyFileSync(certs.certPath, chain);
+    fs.copyFileSync(certs.keyPath, key);
+    const renewTomlText = toml.replace(certs.certPath, chain).replace(certs.keyPath, key);
+    const d = await startDaemon(renewTomlText);
+    const renewed = makeCerts();
+    try {
+      expect((await keyExchange(kePort, certs.ca)).cookies.length).toBe(8);
+      fs.copyFileSync(renewed.certPath, chain);
+      fs.copyFileSync(renewed.keyPath, key);
+      process.kill(d.pid, "SIGHUP");
+      await d.waitForLine((l) => l.msg === "SIGHUP: config reloaded");
+      expect((await keyExchange(kePort, renewed.ca)).cookies.length).toBe(8);
+      await expect(keyExchange(kePort, certs.ca)).rejects.toThrow();
+      fs.writeFileSync(chain, "not a certificate\n");
+      process.kill(d.pid, "SIGHUP");
+      await d.waitForLine((l) => l.msg === "SIGHUP: config not reloaded" && String(l.reason).includes("NTS-KE certificates not reloaded"));
+      expect((await keyExchange(kePort, renewed.ca)).cookies.length).toBe(8);
+    } finally {
+      fs.rmSync(renewed.dir, { recursive: true, force: true });
+      expect((await d.stop()).code).toBe(0);
+    }
+  });
+
   it("restart: cookies issued before are accepted after (key file), and a mangled one is NAKed", { timeout: 60_000 }, async () => {
     let d: DaemonProcess = await startDaemon(toml);
     const ke = await keyExchange(kePort, certs.ca);
