@@ -15,7 +15,7 @@ import { createSecureContext } from "node:tls";
 import type { TockConfig } from "../config/index.js";
 import type { WasmInstance } from "../core/instance.js";
 import type { ServerKernel } from "../core/server.js";
-import { createNtsServerCore, NTS_SERVER_AEADS, type NtsCounterName, type NtsServerCore } from "../core/nts-server.js";
+import { createNtsServerCore, NTS_COUNTERS, NTS_SERVER_AEADS, type NtsCounterName, type NtsServerCore } from "../core/nts-server.js";
 import type { Logger } from "../observe/logger.js";
 import type { MetricsRegistry, Sample } from "../observe/metrics.js";
 import { FileKeyStore, KeysetManager, MemoryKeyStore } from "./keyset-store.js";
@@ -131,8 +131,34 @@ export class NtsService {
     this.core.refillRandom();
   }
 
+  /** NTS counters of every kernel: this instance's and those added with addCounterSource. */
   counters(): Record<NtsCounterName, number> {
-    return this.core.counters();
+    const total = this.core.counters();
+    for (const source of this.counterSources) {
+      const c = source();
+      for (const name of NTS_COUNTERS) total[name] += c[name];
+    }
+    return total;
+  }
+
+  // ---- For engines that run kernels in other WASM instances (the batch engine's workers) ----
+  // A worker builds its own state — createNtsServerCore(wasm, { maxKeys, batchSize }), setKeys,
+  // attach, refillRandom() before each handleBatch — from workerSetup() (structured-clone safe),
+  // follows rotations through onKeys, and reports its counters through addCounterSource.
+  private readonly counterSources: (() => Record<NtsCounterName, number>)[] = [];
+
+  workerSetup(): { maxKeys: number; keys: { id: number; key: Uint8Array }[]; currentId: number } {
+    const a = this.keyset.active();
+    return { maxKeys: this.keyset.slots, keys: a.keys.map((k) => ({ id: k.id, key: k.key.slice() })), currentId: a.currentId };
+  }
+
+  /** Called now and after every rotation with the keys to install. */
+  onKeys(listener: (keys: { keys: { id: number; key: Uint8Array }[]; currentId: number }) => void): void {
+    this.keyset.onChange((a) => listener({ keys: a.keys.map((k) => ({ id: k.id, key: k.key.slice() })), currentId: a.currentId }));
+  }
+
+  addCounterSource(read: () => Record<NtsCounterName, number>): void {
+    this.counterSources.push(read);
   }
 
   keStats(): NtsKeStats[] {
