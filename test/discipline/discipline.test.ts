@@ -145,3 +145,19 @@ describe("leap seconds", () => {
     expect(of(d.update(update(0.001, 5, { leap: 1 }), 5), "leap")).toEqual([]);
   });
 });
+
+describe("disciplineOptionsFromConfig", () => {
+  it("maps [synchronization] and the start-up inputs", async () => {
+    const { disciplineOptionsFromConfig } = await import("../../ts/protocol/discipline.js");
+    const { parseConfig } = await import("../../ts/config/index.js");
+    const sync = parseConfig(
+      '[synchronization]\nstep-threshold = "inf"\nmax-slew-rate = 100\nsingle-step-panic-threshold = { forward = 10, backward = 20 }\naccumulated-step-panic-threshold = 50\ndrift-file = "/var/lib/tock/drift"\n',
+      "test.toml",
+    ).synchronization;
+    expect(sync.driftFile).toBe("/var/lib/tock/drift");
+    const o = disciplineOptionsFromConfig(sync, { initialFrequency: { ppm: 3, uncertaintyPpm: 0.1 } });
+    expect(o).toMatchObject({ stepThreshold: Infinity, maxSlewRate: 100, singleStepPanic: { forward: 10, backward: 20 }, accumulatedStepPanic: 50, initialFrequency: { ppm: 3 } });
+    const d = new ClockDiscipline(o);
+    expect(d.tick(0)).toEqual([{ kind: "frequency", ppm: 3 }]);
+  });
+});

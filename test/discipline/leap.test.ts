@@ -98,3 +98,15 @@ describe("smear", () => {
     expect(smearCorrection("insert", E, W, E + W / 2 - 1, true)).toBeCloseTo(0, 9);
   });
 });
+
+describe("readLeapSecondsFile", () => {
+  it("reads tzdata's file, checks the hash, reports expiry; a missing file is an error value", async () => {
+    const { readLeapSecondsFile } = await import("../../ts/daemon/leap-file.js");
+    const path = new URL("./fixtures/leap-seconds.list", import.meta.url).pathname;
+    const early = await readLeapSecondsFile(path, utc(2020, 1, 1));
+    expect(early).toMatchObject({ ok: true, hashChecked: true, expired: false });
+    const late = await readLeapSecondsFile(path, utc(2040, 1, 1));
+    expect(late).toMatchObject({ ok: true, expired: true });
+    expect(await readLeapSecondsFile("/nonexistent/leap-seconds.list", 0)).toMatchObject({ ok: false });
+  });
+});

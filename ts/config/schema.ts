@@ -229,20 +229,30 @@ export const synchronizationSection = table({
     default: 3,
     doc: "Sources that must agree (truechimers of the selection) before tock counts as synchronised and steers the clock.",
   }),
-  "step-threshold": key(seconds(), { default: 0.128, pending: CLIENT, doc: 'Offsets above this are stepped, below slewed (seconds; "inf": never step).' }),
+  "step-threshold": key(seconds(), {
+    default: 0.128,
+    doc: 'Offsets above this are stepped, below slewed (seconds; "inf": never step). After the first synchronisation an offset above it must persist 900 s before it is stepped (RFC 5905 stepout).',
+  }),
   "single-step-panic-threshold": key(stepLimit(), {
     default: 1000,
-    pending: CLIENT,
-    doc: "A step larger than this after start-up stops the daemon (seconds, \"inf\", or `{ forward, backward }`).",
+    doc: "A step larger than this after start-up stops the daemon with exit code 3 and leaves the clock alone (seconds, \"inf\", or `{ forward, backward }`).",
   }),
   "startup-step-panic-threshold": key(stepLimit(), {
     default: { forward: "inf", backward: 86400 },
-    pending: CLIENT,
     doc: "The same limit for the first step after start-up.",
   }),
   "accumulated-step-panic-threshold": key(num({ min: 0, unit: "seconds" }), {
-    pending: CLIENT,
     doc: "Stop when the sum of all steps exceeds this (seconds); unset or 0: no limit.",
+  }),
+  "max-slew-rate": key(num({ min: 0, minExclusive: true, max: 500, unit: "ppm" }), {
+    default: 500,
+    doc: "Fastest rate at which an offset is slewed out, on top of the clock's frequency correction (ppm = µs per second; the kernel's limit is 500).",
+  }),
+  "drift-file": key(path(), {
+    doc: "File where the clock's frequency correction is saved hourly (atomically) and read at start-up, so a restart need not re-learn it (chrony's format: `ppm uncertainty`); unset: none.",
+  }),
+  "leap-seconds-file": key(path(), {
+    doc: "An IETF leap-seconds.list (e.g. `/usr/share/zoneinfo/leap-seconds.list`; its SHA-1 line is checked). While it has not expired it decides leap seconds instead of the sources' majority; unset: sources only.",
   }),
 });
 

@@ -61,6 +61,7 @@
 // Updates combined from fewer than minimumAgreeingSources survivors are ignored (counted).
 // The majority leap indicator of each update goes to the LeapPolicy (ts/protocol/leap.ts), which arms
 // the kernel only on the last UTC day of the month.
+import type { SynchronizationConfig } from "../config/index.js";
 import { LeapPolicy, type LeapDecision, type LeapKind, type LeapTable } from "./leap.js";
 import type { ClockAction, Discipline, SystemUpdate } from "./system.js";
 
@@ -116,6 +117,29 @@ export interface DisciplineOptions {
   utc?: (now: number) => number;
   /** A leap-seconds.list table (authoritative while not expired). */
   leapTable?: LeapTable | null;
+}
+
+/**
+ * The discipline's options from `[synchronization]` (step-threshold, the three panic thresholds,
+ * max-slew-rate; minimum-agreeing-sources is applied by the system process through the selection),
+ * plus what the daemon read at start-up: the drift file's frequency, the leap-seconds.list table and
+ * its clock's UTC mapping.
+ */
+export function disciplineOptionsFromConfig(
+  sync: SynchronizationConfig,
+  inputs: { initialFrequency?: DisciplineOptions["initialFrequency"]; leapTable?: LeapTable | null; utc?: (now: number) => number } = {},
+): DisciplineOptions {
+  const options: DisciplineOptions = {
+    stepThreshold: sync.stepThreshold,
+    singleStepPanic: sync.singleStepPanicThreshold,
+    startupStepPanic: sync.startupStepPanicThreshold,
+    maxSlewRate: sync.maxSlewRate,
+    leapTable: inputs.leapTable ?? null,
+  };
+  if (sync.accumulatedStepPanicThreshold !== undefined) options.accumulatedStepPanic = sync.accumulatedStepPanicThreshold;
+  if (inputs.initialFrequency !== undefined) options.initialFrequency = inputs.initialFrequency;
+  if (inputs.utc !== undefined) options.utc = inputs.utc;
+  return options;
 }
 
 export type DisciplineState = "unset" | "sync" | "spike" | "panic";
@@ -499,9 +523,11 @@ export class ClockDiscipline implements Discipline {
   }
 }
 
+/** Checks a tunable: > 0 (or ≥ 0 when zero is allowed: a step threshold of 0 steps every offset). */
 function positive(name: string, value: number, infinityAllowed: boolean): number {
-  if (!(value > 0) || (!infinityAllowed && !Number.isFinite(value))) {
-    throw new RangeError(`${name} must be a positive number${infinityAllowed ? " or Infinity" : ""}, got ${value}`);
+  const zeroAllowed = infinityAllowed;
+  if (!(value > 0 || (zeroAllowed && value === 0)) || (!infinityAllowed && !Number.isFinite(value))) {
+    throw new RangeError(`${name} must be a ${zeroAllowed ? "non-negative" : "positive"} number${infinityAllowed ? " or Infinity" : ""}, got ${value}`);
   }
   return value;
 }
