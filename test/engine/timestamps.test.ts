@@ -13,7 +13,7 @@ import { loadFreshCore } from "../../ts/daemon/load-core.js";
 import { BatchSocketIo } from "../../ts/daemon/batch-io.js";
 import { BatchLoop, slotLayout } from "../../ts/daemon/batch-worker.js";
 import { BatchServer } from "../../ts/daemon/batch-engine.js";
-import { SharedServerState, WORKER_COUNTER_INDEX as names } from "../../ts/daemon/shared-state.js";
+import { SharedServerState, WORKER_COUNTERS, WORKER_COUNTER_INDEX as names } from "../../ts/daemon/shared-state.js";
 import { Client, batchEngineAvailable, fields, linuxOnly, ntpToUnixNs, realtimeNs, request, serverSocket, until } from "./support.js";
 
 const STATE = { leap: 0 as const, stratum: 8, precision: -20, referenceId: 0x7f7f0101, rootDelay: 0, rootDispersion: 0.001, referenceTime: 0n };
@@ -42,7 +42,8 @@ describe.skipIf(!linuxOnly)("kernel receive timestamps (in-thread loop)", () => 
     expect(await until(() => client.replies.length === 1, 1000), "the client got its reply").toBe(true);
     const t4 = realtimeNs();
     loop.publish();
-    const c = shared.readCounters(0);
+    const c = new Float64Array(WORKER_COUNTERS.length);
+    expect(shared.readCounters(0, c)).toBe(true);
     const r = fields(client.replies[0]!);
     const t2 = ntpToUnixNs(r.receive);
     const t3 = ntpToUnixNs(r.transmit);

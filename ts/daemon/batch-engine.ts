@@ -108,6 +108,8 @@ interface WorkerSlot {
   startedAt: number;
   /** Counters left by this slot's dead workers. */
   retired: Float64Array;
+  /** The live worker's last consistent counters (shared-state.ts readCounters). */
+  live: Float64Array;
   timer: NodeJS.Timeout | undefined;
   exited: Promise<void>;
   /** Main thread's end of the channel reloaded policies go through. */
@@ -220,7 +222,7 @@ export class BatchServer {
     if (this.system) shared.writeSystemState(this.system, referenceIdValue(this.system.referenceId));
     const listener: Listener = { spec, port: spec.port, listenAddress: formatListenAddress(spec.address, spec.port), shared, slots: [] };
     for (let i = 0; i < n; i++) {
-      listener.slots.push({ index: i, worker: undefined, running: false, restarts: 0, failuresInARow: 0, startedAt: 0, retired: new Float64Array(WORKER_COUNTERS.length), timer: undefined, exited: Promise.resolve(), policyPort: undefined, socket: undefined });
+      listener.slots.push({ index: i, worker: undefined, running: false, restarts: 0, failuresInARow: 0, startedAt: 0, retired: new Float64Array(WORKER_COUNTERS.length), live: new Float64Array(WORKER_COUNTERS.length), timer: undefined, exited: Promise.resolve(), policyPort: undefined, socket: undefined });
     }
     const stopStarted = async () => {
       shared.requestStop();
@@ -308,7 +310,10 @@ export class BatchServer {
         slot.running = false;
         slot.worker = undefined;
         // Whatever it published last (it publishes on the way out, even when crashing) is kept.
-        mergeCounters(slot.retired, l.shared.readCounters(slot.index));
+        const last = new Float64Array(WORKER_COUNTERS.length);
+        l.shared.readCounters(slot.index, last);
+        mergeCounters(slot.retired, last);
+        slot.live.fill(0);
         l.shared.resetWorker(slot.index);
         resolveExit();
         if (!ready) reject(new Error(`${l.listenAddress}: batch worker exited during start-up (code ${code})`));
@@ -376,10 +381,13 @@ export class BatchServer {
   engineStats(): BatchListenerStats[] {
     return this.listeners.map((l) => {
       const total = new Float64Array(WORKER_COUNTERS.length);
-      const live = new Float64Array(WORKER_COUNTERS.length);
+      const read = new Float64Array(WORKER_COUNTERS.length);
       for (const s of l.slots) {
         mergeCounters(total, s.retired);
-        if (s.running) mergeCounters(total, l.shared.readCounters(s.index, live));
+        if (s.running) {
+          if (l.shared.readCounters(s.index, read)) s.live.set(read);
+          mergeCounters(total, s.live);
+        }
       }
       const counters = {} as Record<WorkerCounterName, number>;
       WORKER_COUNTERS.forEach((name, i) => (counters[name] = total[i]!));

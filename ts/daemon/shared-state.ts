@@ -82,6 +82,9 @@ const W_VERSION = 0;
 const W_COMMAND = 1;
 const WORKER_WORDS = WORKER_HEADER + 2 * WORKER_COUNTERS.length;
 const TWO_32 = 4294967296;
+/** Seqlock read attempts before giving up on a consistent copy (a publication takes < 1 µs and
+ *  comes every 20 ms; this bound only matters for a worker killed while publishing). */
+const READ_TRIES = 1_000_000;
 
 export class SharedServerState {
   readonly workers: number;
@@ -188,17 +191,24 @@ export class SharedServerState {
     Atomics.add(w, b + W_VERSION, 1);
   }
 
-  /** Main thread: a consistent copy of a worker's last published counters into `out`. */
-  readCounters(worker: number, out: Float64Array = new Float64Array(WORKER_COUNTERS.length)): Float64Array {
+  /**
+   * Main thread: a copy of a worker's last published counters into `out`; true when it is a
+   * consistent set. Bounded (READ_TRIES): a worker preempted or terminated in the middle of
+   * publishing keeps the version odd; then the values are left as read (each 32-bit half whole,
+   * the set possibly mixing two publications) and false is returned — the caller keeps its last
+   * consistent copy of a live worker, and takes what a dead one left.
+   */
+  readCounters(worker: number, out: Float64Array = new Float64Array(WORKER_COUNTERS.length)): boolean {
     const w = this.words;
     const b = this.base(worker);
-    for (;;) {
+    for (let tries = 0; ; tries++) {
       const before = Atomics.load(w, b + W_VERSION);
-      if ((before & 1) !== 0) continue;
+      if ((before & 1) !== 0 && tries < READ_TRIES) continue;
       for (let i = 0; i < WORKER_COUNTERS.length; i++) {
         out[i] = (Atomics.load(w, b + WORKER_HEADER + 2 * i) >>> 0) + (Atomics.load(w, b + WORKER_HEADER + 2 * i + 1) >>> 0) * TWO_32;
       }
-      if (Atomics.load(w, b + W_VERSION) === before) return out;
+      const consistent = (before & 1) === 0 && Atomics.load(w, b + W_VERSION) === before;
+      if (consistent || tries >= READ_TRIES) return consistent;
     }
   }
 
