@@ -13,6 +13,13 @@ import { createServerKernel } from "../../ts/core/server.js";
 import { createNtsServerCore } from "../../ts/core/nts-server.js";
 import { createAead } from "../../ts/core/aead.js";
 import { CLIENT, T0, ntsRequest, openResponse, session } from "./support.js";
+import { connect } from "node:tls";
+import { makeCerts } from "./certs.js";
+import { freePort, ipv6LoopbackAvailable } from "../interop/peer-process.js";
+import { peerOrSkip } from "../interop/peer-find.js";
+import { buildKeRequest, decodeKeMessage, interpretKeResponse } from "../../ts/protocol/nts-ke-records.js";
+
+const openssl = peerOrSkip("openssl");
 
 const dir = mkdtempSync(join(tmpdir(), "tock-nts-service-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -58,6 +65,35 @@ describe("NtsService", () => {
       expect(service.counters().nak_unknown_key).toBe(1);
     } finally {
       await service.stop();
+    }
+  });
+
+  it.skipIf(!openssl)("serves NTS-KE on an IPv6 listener and announces Server/Port Negotiation from ntp-server = HOST:PORT", async () => {
+    if (!(await ipv6LoopbackAvailable())) return;
+    const certs = makeCerts();
+    const kePort = await freePort({ host: "::1", tcp: true });
+    const config = parseConfig(
+      `[[nts-ke-server]]\nlisten = "[::1]:${kePort}"\ncertificate-chain-path = "${certs.certPath}"\nprivate-key-path = "${certs.keyPath}"\nntp-server = "time.example.net:1123"\n`,
+      "t.toml",
+    );
+    const service = (await NtsService.create(config, (await loadFreshCore()).wasm))!;
+    try {
+      expect(service.keAddresses[0]).toMatch(/^\[::1\]:\d+$/);
+      const port = Number(service.keAddresses[0]!.split("]:")[1]);
+      const bytes = await new Promise<Buffer>((resolve, reject) => {
+        const socket = connect({ host: "::1", port, ca: certs.ca, servername: "localhost", ALPNProtocols: ["ntske/1"] });
+        const chunks: Buffer[] = [];
+        socket.on("secureConnect", () => socket.write(buildKeRequest({ aeadAlgorithms: [15] })));
+        socket.on("data", (c: Buffer) => chunks.push(c));
+        socket.on("error", reject);
+        socket.on("close", () => resolve(Buffer.concat(chunks)));
+      });
+      const decoded = decodeKeMessage(bytes);
+      const r = decoded.state === "done" ? interpretKeResponse(decoded.records, [15]) : undefined;
+      expect(r?.ok && r.value).toMatchObject({ aead: 15, server: "time.example.net", port: 1123 });
+    } finally {
+      await service.stop();
+      rmSync(certs.dir, { recursive: true, force: true });
     }
   });
 });
