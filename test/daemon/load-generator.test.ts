@@ -35,7 +35,7 @@ describe.skipIf(!linuxUdpAvailable() || !existsSync(LOAD))("bench load generator
       expect(r.received).toBeGreaterThanOrEqual(4950);
       expect(r.offeredPerSecond).toBeGreaterThan(4000);
       expect(r.latencyP50Micros).toBeGreaterThan(0);
-      expect(r.latencyP99Micros).toBeGreaterThanOrEqual(r.latencyP50Micros);
+      expect(r.latencyP99Micros).toBeGreaterThanOrEqual(r.latencyP50Micros ?? Infinity);
     }
     responder.kill("SIGTERM");
     await sleep(50);
