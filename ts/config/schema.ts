@@ -259,14 +259,13 @@ export const synchronizationSection = table({
 export const observabilitySection = table({
   "log-level": key(oneOf(["trace", "debug", "info", "warn", "error"]), { default: "info", doc: "Least severe log messages written." }),
   "observation-path": key(path(), {
-    pending: CLIENT,
-    doc: "Unix socket for `tock status` / `tock sources`; unset: no socket.",
+    defaultText: "`/run/tock/observe.sock` as root, else `$XDG_RUNTIME_DIR/tock/observe.sock` or `/tmp/tock-UID/observe.sock`",
+    doc: "Unix socket on which the daemon reports its state to `tock status` / `tock sources` (which find it from the same config file). A path set here must be usable or the daemon does not start; the built-in default only warns.",
   }),
   "observation-permissions": key(int({ min: 0, max: 0o777, unit: "a file mode, 0o000 to 0o777" }), {
     default: 0o666,
     defaultText: "`0o666`",
-    pending: CLIENT,
-    doc: "File mode of the observation socket (write it in octal, `0o666`).",
+    doc: "File mode of the observation socket (write it in octal, `0o666`): who may connect. The socket only serves read-only reports.",
   }),
   "metrics-exporter-listen": key(listenAddress(), {
     doc: 'Serve Prometheus metrics over HTTP at this address (ntpd-rs\'s key; e.g. `"127.0.0.1:9975"`); unset: no metrics endpoint.',

@@ -32,6 +32,10 @@ import { NtsService, ntsEnabled } from "./nts-service.js";
 import { NtpClient, type ClientReport } from "./client.js";
 import { DnsResolver, type Resolver } from "./resolver.js";
 import { DgramTransport, type ClientTransport } from "./udp.js";
+// Management socket (issue 5, helper K): `tock status` / `tock sources` read the report from it.
+import { openObservationSocket, type ManagementServer } from "../observe/management.js";
+import { reportProvider } from "../observe/report.js";
+import { LinuxClock, linuxClockAvailable } from "../clock/linux-clock.js";
 
 /** chrony's reference id for `local stratum` (127.127.1.1, the old ntpd LOCAL(1) driver address). */
 export const LOCAL_REFERENCE_ID = 0x7f7f0101;
@@ -73,6 +77,8 @@ export interface DaemonOptions {
   /** Client I/O for [[source]]s (default: a fresh node:dgram socket per request, and DNS). */
   clientTransport?: ClientTransport;
   resolver?: Resolver;
+  /** Management socket: a path, or false for none; default [observability] observation-path, else the built-in default. */
+  observationPath?: string | false;
 }
 
 export interface RunningDaemon {
@@ -82,6 +88,8 @@ export interface RunningDaemon {
   readonly listenAddresses: string[];
   readonly engines: ServerEngineName[];
   readonly metricsAddress: string | undefined;
+  /** Where the management socket listens (undefined: none). */
+  readonly observationPath: string | undefined;
   /** Counters per listener, in config order. */
   stats(): ListenerStats[];
   /** Logs the counter summary now (SIGUSR1). */
@@ -157,12 +165,14 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
   let metricsServer: MetricsServer | undefined;
   let refresh: NodeJS.Timeout | undefined;
   let client: NtpClient | undefined;
+  let management: ManagementServer | undefined;
   const stopAll = async () => {
     clearInterval(refresh);
     client?.stop();
     await Promise.all([dgram.close(), batch?.close()]);
     await metricsServer?.close();
     await nts?.stop();
+    await management?.close();
   };
   try {
     const dgramAddresses = await dgram.listen(dgramEntries.map((s, i) => ({ address: s.listen.host, port: s.listen.port, kernel: kernels[i]! })));
@@ -196,6 +206,26 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
       refresh.unref();
     }
     if (options.metricsListen) metricsServer = await serveMetrics(metrics, options.metricsListen.host, options.metricsListen.port);
+    // Management socket: bound before privileges are dropped (/run/tock belongs to root). The kernel
+    // clock state in the report comes from a read-only clock_adjtime driver: it cannot adjust anything.
+    const kernelClock = linuxClockAvailable() ? new LinuxClock((t) => core.unixToNtp(t)) : undefined;
+    const unixNow = () => Math.floor(Date.now() / 1000);
+    management = await openObservationSocket({
+      configured: config.observability.observationPath,
+      override: options.observationPath,
+      permissions: config.observability.observationPermissions,
+      logger,
+      metrics,
+      provider: reportProvider({
+        served: () => client?.servedState() ?? systemStateFor(current, clock),
+        ntpToUnix: (ts) => core.ntpToUnix(ts, unixNow()),
+        nowUnix: () => core.ntpToUnix(clock.now(), unixNow()),
+        metrics,
+        clock: { mode: "observe", why: "no clock discipline runs yet: the clock is read, never adjusted", ...(kernelClock ? { clock: kernelClock } : {}) },
+        sources: () => client?.sourceTable() ?? [],
+        tracking: () => client?.tracking() ?? {},
+      }),
+    });
     const state = systemStateFor(config, clock);
     logger.info(
       { listen: addresses, engines, metrics: metricsServer?.address, stratum: state.stratum, leap: state.leap },
@@ -222,6 +252,7 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
       listenAddresses: addresses,
       engines,
       metricsAddress: metricsServer?.address,
+      observationPath: management?.path,
       stats,
       clientReport: () => client?.report(),
       client,
