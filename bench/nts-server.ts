@@ -20,8 +20,7 @@ import { connect } from "node:tls";
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { LinuxUdpSocket, MessageBatch } from "../ts/daemon/linux-udp.js";
-import { buildKeRequest, decodeKeMessage, interpretKeResponse } from "../ts/protocol/nts-ke-records.js";
-import { NTS_EXPORTER_LABEL, exporterContext } from "../ts/protocol/nts-ke-respond.js";
+import { buildKeRequest, decodeKeMessage, interpretKeResponse, NTS_EXPORTER_LABEL, ntsExporterContext } from "../ts/protocol/nts-ke-records.js";
 import { instantiateWasm } from "../ts/core/instance.js";
 import { createAead, type Aead } from "../ts/core/aead.js";
 import { packageRoot, wasmPath } from "../ts/daemon/load-core.js";
@@ -61,8 +60,8 @@ async function keyExchange(port: number, ca: string): Promise<Session> {
         let keys: { c2s: Uint8Array; s2c: Uint8Array } | undefined;
         socket.on("secureConnect", () => {
           keys = {
-            c2s: new Uint8Array(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(exporterContext(15, "c2s")))),
-            s2c: new Uint8Array(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(exporterContext(15, "s2c")))),
+            c2s: new Uint8Array(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(ntsExporterContext(15, "c2s")))),
+            s2c: new Uint8Array(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(ntsExporterContext(15, "s2c")))),
           };
           socket.write(buildKeRequest({ aeadAlgorithms: [15] }));
         });

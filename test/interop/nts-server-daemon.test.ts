@@ -11,8 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findPeer, peerOrSkip, privateTempDir, runCommand, stopAllPeers } from "./peers.js";
 import { built, clientRequest, collector, freeTcpPort, freeUdpPort, metricSum, send, sleep, startDaemon, stopAll, until, type DaemonProcess } from "../daemon/process-helpers.js";
 import { makeCerts, type TestCerts } from "../nts-server/certs.js";
-import { buildKeRequest, decodeKeMessage, interpretKeResponse } from "../../ts/protocol/nts-ke-records.js";
-import { NTS_EXPORTER_LABEL, exporterContext } from "../../ts/protocol/nts-ke-respond.js";
+import { buildKeRequest, decodeKeMessage, interpretKeResponse, NTS_EXPORTER_LABEL, ntsExporterContext } from "../../ts/protocol/nts-ke-records.js";
 import { loadFreshCore } from "../../ts/daemon/load-core.js";
 import { createAead, type Aead } from "../../ts/core/aead.js";
 import { ntsRequest, openResponse, kissCode } from "../nts-server/support.js";
@@ -28,8 +27,8 @@ async function keyExchange(port: number, ca: string): Promise<{ cookies: Uint8Ar
     let keys: { c2s: Uint8Array; s2c: Uint8Array } | undefined;
     socket.on("secureConnect", () => {
       keys = {
-        c2s: new Uint8Array(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(exporterContext(15, "c2s")))),
-        s2c: new Uint8Array(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(exporterContext(15, "s2c")))),
+        c2s: new Uint8Array(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(ntsExporterContext(15, "c2s")))),
+        s2c: new Uint8Array(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(ntsExporterContext(15, "s2c")))),
       };
       socket.write(buildKeRequest({ aeadAlgorithms: [15] }));
     });

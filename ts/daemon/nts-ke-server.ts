@@ -16,10 +16,8 @@
 import { createServer, type Server, type TLSSocket } from "node:tls";
 import type { Socket } from "node:net";
 import type { Logger } from "../observe/logger.js";
-import { KeRecordDecoder, REQUEST_LIMITS } from "../protocol/nts-ke-records.js";
-import {
-  NTS_EXPORTER_LABEL, respondToKeRequest, type KeServerCrypto, type KeServerOutcome, type KeServerPolicy,
-} from "../protocol/nts-ke-respond.js";
+import { KeRecordDecoder, NTS_EXPORTER_LABEL, REQUEST_LIMITS } from "../protocol/nts-ke-records.js";
+import { respondToKeRequest, type KeServerCrypto, type KeServerOutcome, type KeServerPolicy } from "../protocol/nts-ke-respond.js";
 
 export const NTSKE_ALPN = "ntske/1";
 const DEADLINE_GRACE_MS = 200;

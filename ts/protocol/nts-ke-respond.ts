@@ -12,19 +12,12 @@
 //   COOKIES_PER_EXCHANGE cookies, Server/Port Negotiation when configured → the response
 //   a failure while exporting keys or minting cookies → Error 2 (Internal Server Error)
 import {
-  KeErrorCode, NTS_PROTOCOL_NTPV4, buildKeErrorResponse, buildKeResponse, interpretKeRequest,
+  KeErrorCode, NTS_PROTOCOL_NTPV4, buildKeErrorResponse, buildKeResponse, interpretKeRequest, ntsExporterContext,
   type KeDecodeProgress,
 } from "./nts-ke-records.js";
 
 /** RFC 8915 §4.1.6: servers SHOULD send eight cookies. */
 export const COOKIES_PER_EXCHANGE = 8;
-/** TLS exporter label (RFC 8915 §4.3, §5.1). */
-export const NTS_EXPORTER_LABEL = "EXPORTER-network-time-security";
-
-/** The per-association context of §5.1: protocol id 0 (NTPv4), AEAD id, 0x00 = C2S / 0x01 = S2C. */
-export function exporterContext(aead: number, direction: "c2s" | "s2c"): Uint8Array {
-  return new Uint8Array([0, 0, (aead >> 8) & 0xff, aead & 0xff, direction === "c2s" ? 0 : 1]);
-}
 
 export interface KeServerPolicy {
   /** AEAD ids we can serve (the kernel's). */
@@ -82,8 +75,8 @@ export function respondToKeRequest(progress: KeDecodeProgress, policy: KeServerP
   }
   try {
     const length = crypto.keyLength(aead);
-    const c2s = crypto.exportKey(length, exporterContext(aead, "c2s"));
-    const s2c = crypto.exportKey(length, exporterContext(aead, "s2c"));
+    const c2s = crypto.exportKey(length, ntsExporterContext(aead, "c2s"));
+    const s2c = crypto.exportKey(length, ntsExporterContext(aead, "s2c"));
     const cookies = Array.from({ length: COOKIES_PER_EXCHANGE }, () => crypto.mintCookie(aead, c2s, s2c));
     c2s.fill(0);
     s2c.fill(0);
