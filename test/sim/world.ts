@@ -1,25 +1,28 @@
 // The deterministic simulator: virtual time, a simulated adjustable clock (ts/clock/sim-adjustable-clock.ts),
-// simulated servers behind simulated links, and the REAL client code between them — the per-source
-// poll state machines (ts/protocol/source.ts), the system process (ts/protocol/system.ts) with the
-// WASM selection kernel (ts/core/selection.ts), and the clock discipline (ts/protocol/discipline.ts).
-// The loop below is the daemon's loop with sockets and timers replaced by an event queue: it carries
-// out the same actions (send, set-timer, sample, missed, clock actions) in the same way.
+// simulated servers behind simulated links, and the REAL client between them: the daemon's own client
+// loop (ts/daemon/client.ts NtpClient), with its per-source poll state machines (ts/protocol/source.ts),
+// the system process (ts/protocol/system.ts) and its WASM selection kernel (ts/core/selection.ts), and
+// the clock discipline (ts/protocol/discipline.ts). Only the I/O is simulated, through the same
+// interfaces the daemon injects (Scheduler, ClientTransport, Resolver, random bytes; twins.ts), and
+// the clock actions go through the same applyClockAction the daemon uses.
 //
 // Time: `now` (the protocol code's monotonic seconds) is true time since the start of the run; the
 // sim clock's reading (what T1/T4 and UTC come from) is true time plus the clock's error.
 // A seed fixes everything random (links, wander, the sources' random bytes): same seed, same run.
 import { loadFreshCore } from "../../ts/daemon/load-core.js";
-import { createSelection } from "../../ts/core/selection.js";
 import { SimAdjustableClock } from "../../ts/clock/sim-adjustable-clock.js";
 import { applyClockAction } from "../../ts/clock/adjustable.js";
-import { NtpSource, RANDOM_BYTES_PER_POLL, type SourceAction } from "../../ts/protocol/source.js";
-import { SystemProcess, type ClockAction, type Discipline } from "../../ts/protocol/system.js";
+import { NtpClient } from "../../ts/daemon/client.js";
+import { parseConfig } from "../../ts/config/index.js";
+import { silentLogger } from "../../ts/observe/logger.js";
+import type { ClockAction, Discipline, SystemUpdate } from "../../ts/protocol/system.js";
 import { ClockDiscipline, type DisciplineOptions } from "../../ts/protocol/discipline.js";
 import type { NtpTimestamp } from "../../ts/core/api.js";
 import { createRng } from "./random.js";
 import { Link, type LinkOptions } from "./network.js";
 import { SimServer, type SimServerOptions } from "./server.js";
 import { EventQueue } from "./queue.js";
+import { SimResolver, SimScheduler, SimTransport, type SimHost } from "./twins.js";
 
 export interface SimServerSpec extends SimServerOptions {
   link: LinkOptions;
@@ -67,14 +70,15 @@ export interface SimRun {
   /** Every clock action the discipline asked for, in order. */
   clockEvents: ClockEvent[];
   panic: { at: number; message: string } | null;
-  /** Updates handed to the discipline, selection rounds run, and per-status counts of rounds. */
+  /** Updates handed to the discipline. */
   updates: number;
+  /** Seconds spent in each selection status ("ok", "no-majority", "no-candidates", "initialising"). */
   rounds: Record<string, number>;
-  /** Each server's selection word at the end, by name. */
+  /** Each server's state word (`tock sources`) at the end, by name. */
   words: Record<string, string>;
-  /** Number of rounds in which each server was a falseticker, by name. */
+  /** Seconds each server spent marked a falseticker, by name. */
   falsetickerRounds: Record<string, number>;
-  sim: { clock: SimAdjustableClock; system: SystemProcess; discipline: Discipline | undefined };
+  sim: { clock: SimAdjustableClock; client: NtpClient; discipline: Discipline | undefined };
 }
 
 const DEFAULT_START = Date.UTC(2026, 2, 1) / 1000;
@@ -97,19 +101,10 @@ export async function runScenario(o: ScenarioOptions): Promise<SimRun> {
     return u.seconds + u.nanos / 1e9;
   };
 
-  const selection = createSelection(wasm, { maxSources: Math.max(1, o.servers.length) });
-  const discipline: Discipline | undefined = o.observe
-    ? undefined
-    : o.makeDiscipline?.(utc) ?? new ClockDiscipline({ ...o.discipline, utc });
-  const system = new SystemProcess({
-    selection,
-    minimumAgreeingSources: o.minimumAgreeingSources ?? 3,
-    discipline,
-    fallback: () => ({ leap: 3, stratum: 16, precision: -20, referenceId: 0, rootDelay: 0, rootDispersion: 0, referenceTime: 0n }),
-    precisionLog2: clock.precisionLog2,
-  });
-  const poll = o.poll ?? { min: 4, max: 10, initial: 4 };
-
+  // Virtual time is the event time itself (the clock's true time is kept in whole nanoseconds, and
+  // a timer must see exactly the time it asked for).
+  let virtualNow = 0;
+  const now = (): number => virtualNow;
   const queue = new EventQueue();
   const run: SimRun = {
     error: new Float64Array(Math.floor(o.duration) + 1),
@@ -119,120 +114,87 @@ export async function runScenario(o: ScenarioOptions): Promise<SimRun> {
     rounds: {},
     words: {},
     falsetickerRounds: {},
-    sim: { clock, system, discipline },
+    sim: undefined as unknown as SimRun["sim"],
   };
 
-  interface Peer {
-    server: SimServer;
-    link: Link;
-    source: NtpSource;
-    index: number;
-    rng: ReturnType<typeof createRng>;
-    timerGeneration: number;
-    open: Map<number, number>; // requestId → deadline (true s)
-  }
-  const peers: Peer[] = o.servers.map((spec, i) => {
-    const source = new NtpSource(core, {
-      to: { address: `192.0.2.${i + 1}`, port: 123, family: 4 },
-      pollLimits: { min: poll.min, max: poll.max },
-      initialPoll: poll.initial,
-      localPrecisionLog2: clock.precisionLog2,
-    });
-    const index = system.attach(source, (0xc0000200 + i + 1) >>> 0);
-    return { server: new SimServer(spec), link: new Link(spec.link, rng.fork()), source, index, rng: rng.fork(), timerGeneration: 0, open: new Map() };
+  // The network: server i answers at 192.0.2.(i+1) behind its own link.
+  const hosts = new Map<string, SimHost>();
+  const nameOf = new Map<string, string>();
+  o.servers.forEach((spec, i) => {
+    const address = `192.0.2.${i + 1}`;
+    hosts.set(address, { address, server: new SimServer(spec), link: new Link(spec.link, rng.fork()) });
+    nameOf.set(address, spec.name);
+    run.falsetickerRounds[spec.name] = 0;
   });
-  for (const p of peers) run.falsetickerRounds[p.server.name] = 0;
+  const transport = new SimTransport(core, hosts, queue, now, () => clock.now(), trueNtp);
+  const poll = o.poll ?? { min: 4, max: 10, initial: 4 };
+  const toml = [
+    "[source-defaults]",
+    `poll-interval-limits = { min = ${poll.min}, max = ${poll.max} }`,
+    `initial-poll-interval = ${poll.initial}`,
+    ...[...hosts.keys()].map((address) => `[[source]]\nmode = "server"\naddress = "${address}"`),
+  ].join("\n");
+  const config = parseConfig(toml, "simulation.toml");
 
-  // Virtual time is the event time itself (the clock's true time is kept in whole nanoseconds, and
-  // a timer must see exactly the time it asked for).
-  let virtualNow = 0;
-  const now = (): number => virtualNow;
-
-  const applyClock = (actions: ClockAction[], stepped: boolean): void => {
+  const inner: Discipline | undefined = o.observe ? undefined : o.makeDiscipline?.(utc) ?? new ClockDiscipline({ ...o.discipline, utc });
+  // Counts the updates the system process hands over; otherwise the discipline itself.
+  const discipline: Discipline | undefined = inner && {
+    update: (u: SystemUpdate, t: number) => {
+      run.updates++;
+      return inner.update(u, t);
+    },
+    tick: (t: number) => inner.tick(t),
+  };
+  const randomRng = rng.fork();
+  let client: NtpClient | undefined;
+  const applyClock = (actions: ClockAction[]): void => {
     for (const a of actions) {
+      if (run.panic !== null) return;
       run.clockEvents.push({ at: now(), action: a, errorBefore: clock.offsetFromTrue() });
       if (a.kind === "panic") {
-        run.panic ??= { at: now(), message: a.message };
+        // The daemon logs the message and exits: nothing runs after it.
+        run.panic = { at: now(), message: a.message };
+        client?.stop();
         queue.clear();
         return;
       }
       applyClockAction(clock, a);
     }
-    if (stepped) for (const p of peers) handleSource(p, p.source.restart(now()));
   };
-
-  const noteRound = (round: ReturnType<SystemProcess["select"]> | undefined): void => {
-    if (round === undefined) return;
-    run.rounds[round.result.status] = (run.rounds[round.result.status] ?? 0) + 1;
-    for (const p of peers) if (round.result.perSource[p.index] === "falseticker") run.falsetickerRounds[p.server.name]!++;
-    if (round.update !== undefined) run.updates++;
-    applyClock(round.actions, round.stepped);
-  };
-
-  const handleSource = (p: Peer, actions: SourceAction[]): void => {
-    for (const a of actions) {
-      if (run.panic !== null) return;
-      switch (a.kind) {
-        case "set-timer": {
-          const generation = ++p.timerGeneration;
-          queue.push(Math.max(a.at, now()), () => {
-            if (generation !== p.timerGeneration) return;
-            handleSource(p, p.source.handleTimer(now(), p.rng.bytes(RANDOM_BYTES_PER_POLL)));
-          });
-          break;
-        }
-        case "send": {
-          p.source.handleSent(a.requestId, clock.now());
-          const sentAt = now();
-          p.open.set(a.requestId, sentAt + a.timeout);
-          const out = p.link.transit(sentAt, true);
-          if (out === null) break;
-          queue.push(sentAt + out, () => {
-            const reply = p.server.respond(core, a.bytes, now(), trueNtp);
-            if (reply === null) return;
-            const leaves = now() + reply.processing;
-            const back = p.link.transit(leaves, false);
-            if (back === null) return;
-            queue.push(leaves + back, () => {
-              const deadline = p.open.get(a.requestId);
-              if (deadline === undefined || now() > deadline) return; // socket closed: dropped
-              handleSource(p, p.source.handleResponse(a.requestId, reply.bytes, clock.now(), now()));
-            });
-          });
-          break;
-        }
-        case "close":
-          p.open.delete(a.requestId);
-          break;
-        case "sample": {
-          const { outcome, round } = system.sample(p.index, a.sample, a.time, now());
-          if (outcome === "updated") {
-            const f = system.filterState(p.index);
-            handleSource(p, p.source.handleFiltered(f.offset, f.jitter, now()));
-          }
-          noteRound(round);
-          break;
-        }
-        case "missed":
-          noteRound(system.missed(p.index, now()));
-          break;
-        case "demobilize":
-          system.detach(p.index);
-          break;
-      }
-    }
-  };
+  client = new NtpClient({
+    core,
+    wasm,
+    sources: config.source,
+    minimumAgreeingSources: o.minimumAgreeingSources ?? 3,
+    transport,
+    resolver: new SimResolver(new Map()),
+    precisionLog2: clock.precisionLog2,
+    logger: silentLogger(),
+    fallback: () => ({ leap: 3, stratum: 16, precision: -20, referenceId: 0, rootDelay: 0, rootDispersion: 0, referenceTime: 0n }),
+    discipline,
+    onClockActions: applyClock,
+    scheduler: new SimScheduler(queue, now),
+    random: (n) => randomRng.bytes(n),
+    maxSources: Math.max(1, o.servers.length),
+  });
+  run.sim = { clock, client, discipline: inner };
 
   for (const jump of o.clock.frequencyJumps ?? []) queue.push(jump.at, () => clock.setOscillatorFrequency(jump.ppm));
-  for (const p of peers) handleSource(p, p.source.start(0));
-  // The once-a-second clock_adjust tick, which also records the clock's true error.
-  const tick = (second: number): void => {
+  // Once a second: the clock's true error, and what the client reports (status, source words).
+  const observe = (second: number): void => {
     run.error[second] = clock.offsetFromTrue();
-    const t = system.tick(now());
-    applyClock(t.actions, t.stepped);
-    if (second + 1 <= o.duration) queue.push(second + 1, () => tick(second + 1));
+    const report = client.report();
+    run.rounds[report.status] = (run.rounds[report.status] ?? 0) + 1;
+    for (const s of report.sources) {
+      const name = nameOf.get(s.address) ?? s.name;
+      if (s.state === "falseticker") run.falsetickerRounds[name] = (run.falsetickerRounds[name] ?? 0) + 1;
+    }
+    if (second + 1 <= o.duration) queue.push(second + 1, () => observe(second + 1));
   };
-  queue.push(0, () => tick(0));
+  queue.push(0, () => observe(0));
+  client.start();
+  transport.dirty = true; // the sources' names resolve asynchronously
+  await settle(transport);
 
   for (;;) {
     const next = queue.pop();
@@ -242,15 +204,25 @@ export async function runScenario(o: ScenarioOptions): Promise<SimRun> {
       virtualNow = next.at;
     }
     next.run();
+    await settle(transport);
   }
-  for (const p of peers) run.words[p.server.name] = p.index !== undefined ? safeWord(system, p.index) : "detached";
+  // Past the end: record the error for the seconds a panic cut short (the clock keeps running free).
+  for (let second = Math.floor(virtualNow) + 1; second <= o.duration; second++) {
+    if (run.error[second] === 0 && second > 0) {
+      clock.advance(second - virtualNow);
+      virtualNow = second;
+      run.error[second] = clock.offsetFromTrue();
+    }
+  }
+  for (const s of client.report().sources) run.words[nameOf.get(s.address) ?? s.name] = s.state;
+  client.stop();
   return run;
 }
 
-function safeWord(system: SystemProcess, index: number): string {
-  try {
-    return system.word(index);
-  } catch {
-    return "detached";
+/** Lets the client's promise chains (socket sends and receives) run to completion at this instant. */
+async function settle(transport: SimTransport): Promise<void> {
+  for (let rounds = 0; transport.dirty && rounds < 100; rounds++) {
+    transport.dirty = false;
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
