@@ -210,3 +210,11 @@ describe("SimAdjustableClock", () => {
     expect(() => clock({ wanderPpmPerSqrtSecond: 1 })).toThrow(/random/);
   });
 });
+
+describe("SimAdjustableClock true time", () => {
+  it("keeps true time exact over many small advances (no accumulated rounding)", () => {
+    const c = new SimAdjustableClock({ toNtp: (t) => core.unixToNtp(t), start: { seconds: JUNE_30, nanos: 0 } });
+    for (let i = 0; i < 100_000; i++) c.advance(0.0100000004); // 10.0000004 ms: 0.4 ns over a whole ns each time
+    expect(c.trueUnix()).toEqual({ seconds: JUNE_30 + 1000, nanos: 40_000 });
+  });
+});

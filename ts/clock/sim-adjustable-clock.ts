@@ -86,6 +86,8 @@ export class SimAdjustableClock implements AdjustableClock {
   private readonly toNtp: UnixToNtp;
   private readonly startNs: bigint;
   private trueNs: bigint;
+  /** Sub-nanosecond remainder of true time not yet in trueNs. */
+  private carryNs = 0;
   private error: number;
   private oscillatorPpm: number;
   private readonly wanderSigma: number;
@@ -290,7 +292,12 @@ export class SimAdjustableClock implements AdjustableClock {
       if (Math.abs(this.slewRemaining) < 1e-12) this.slewRemaining = 0;
     }
     this.error += (this.oscillatorPpm + this.correctionPpm) * 1e-6 * dt + slewed;
-    this.trueNs += BigInt(Math.round(dt * 1e9));
+    // Whole nanoseconds into the exact counter, the rounding remainder carried to the next chunk, so
+    // true time never drifts from the sum of the advances (many small chunks would otherwise add up).
+    const exactNs = dt * 1e9 + this.carryNs;
+    const wholeNs = Math.round(exactNs);
+    this.carryNs = exactNs - wholeNs;
+    this.trueNs += BigInt(wholeNs);
     this.maxError = Math.min(MAX_ERROR_LIMIT_SECONDS, this.maxError + MAX_ERROR_AGING_PER_SECOND * dt);
     if (this.maxError >= MAX_ERROR_LIMIT_SECONDS) this.synchronised = false;
   }
