@@ -17,7 +17,7 @@ const of = <K extends ClockAction["kind"]>(actions: ClockAction[], kind: K) => a
 describe("start-up", () => {
   it("the first call sets the starting frequency (drift file or 0)", () => {
     expect(new ClockDiscipline().tick(0)).toEqual([{ kind: "frequency", ppm: 0 }]);
-    const d = new ClockDiscipline({ initialFrequency: { ppm: -17.5, uncertaintyPpm: 0.05 } });
+    const d = new ClockDiscipline({ initialFrequency: { frequencyPpm: -17.5, uncertaintyPpm: 0.05 } });
     expect(d.tick(0)).toEqual([{ kind: "frequency", ppm: -17.5 }]);
     expect(d.tick(1)).toEqual([]);
   });
@@ -155,8 +155,8 @@ describe("disciplineOptionsFromConfig", () => {
       "test.toml",
     ).synchronization;
     expect(sync.driftFile).toBe("/var/lib/tock/drift");
-    const o = disciplineOptionsFromConfig(sync, { initialFrequency: { ppm: 3, uncertaintyPpm: 0.1 } });
-    expect(o).toMatchObject({ stepThreshold: Infinity, maxSlewRate: 100, singleStepPanic: { forward: 10, backward: 20 }, accumulatedStepPanic: 50, initialFrequency: { ppm: 3 } });
+    const o = disciplineOptionsFromConfig(sync, { initialFrequency: { frequencyPpm: 3, uncertaintyPpm: 0.1 } });
+    expect(o).toMatchObject({ stepThreshold: Infinity, maxSlewRate: 100, singleStepPanic: { forward: 10, backward: 20 }, accumulatedStepPanic: 50, initialFrequency: { frequencyPpm: 3 } });
     const d = new ClockDiscipline(o);
     expect(d.tick(0)).toEqual([{ kind: "frequency", ppm: 3 }]);
   });

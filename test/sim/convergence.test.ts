@@ -36,3 +36,27 @@ describe("convergence from 50 ms and 20 ppm", () => {
     }
   }
 });
+
+describe("restart with the drift file", () => {
+  it("the saved frequency makes the second start converge sooner and closer", async () => {
+    const { ClockDiscipline } = await import("../../ts/protocol/discipline.js");
+    const { formatDrift, parseDrift } = await import("../../ts/daemon/drift-file.js");
+    const jitter = { kind: "exponential", scale: 1e-4 } as const;
+    const first = await runScenario(convergence(11, jitter, 2 * 3600));
+    const record = (first.sim.discipline as InstanceType<typeof ClockDiscipline>).driftRecord();
+    expect(record).not.toBeNull();
+    expect(record!.frequencyPpm).toBeCloseTo(-20, 0); // the oscillator is 20 ppm fast
+    // Through the file format and back, as the daemon would.
+    const restored = parseDrift(formatDrift(record!));
+    expect(restored.ok).toBe(true);
+    if (!restored.ok) return;
+    const cold = await runScenario(convergence(12, jitter, 1800));
+    const warmScenario = convergence(12, jitter, 1800);
+    warmScenario.discipline = { initialFrequency: restored.record };
+    const warm = await runScenario(warmScenario);
+    // Without a drift file the frequency must be learnt while the offset is slewed out.
+    expect(timeToSync(warm.error, 100e-6)!).toBeLessThan(timeToSync(cold.error, 100e-6)!);
+    expect(errorStats(warm.error, 300).max).toBeLessThan(errorStats(cold.error, 300).max);
+    expect(errorStats(warm.error, 300).max).toBeLessThan(100e-6);
+  });
+});

@@ -12,7 +12,7 @@
 import { loadFreshCore } from "../../ts/daemon/load-core.js";
 import { SimAdjustableClock } from "../../ts/clock/sim-adjustable-clock.js";
 import { applyClockAction } from "../../ts/clock/adjustable.js";
-import { NtpClient } from "../../ts/daemon/client.js";
+import { NtpClient, type ClientReport } from "../../ts/daemon/client.js";
 import { parseConfig } from "../../ts/config/index.js";
 import { silentLogger } from "../../ts/observe/logger.js";
 import type { ClockAction, Discipline, SystemUpdate } from "../../ts/protocol/system.js";
@@ -78,6 +78,8 @@ export interface SimRun {
   words: Record<string, string>;
   /** Seconds each server spent marked a falseticker, by name. */
   falsetickerRounds: Record<string, number>;
+  /** The client's report (`tock sources` data) at the end of the run. */
+  report: ClientReport | undefined;
   sim: { clock: SimAdjustableClock; client: NtpClient; discipline: Discipline | undefined };
 }
 
@@ -114,6 +116,7 @@ export async function runScenario(o: ScenarioOptions): Promise<SimRun> {
     rounds: {},
     words: {},
     falsetickerRounds: {},
+    report: undefined,
     sim: undefined as unknown as SimRun["sim"],
   };
 
@@ -214,7 +217,8 @@ export async function runScenario(o: ScenarioOptions): Promise<SimRun> {
       run.error[second] = clock.offsetFromTrue();
     }
   }
-  for (const s of client.report().sources) run.words[nameOf.get(s.address) ?? s.name] = s.state;
+  run.report = client.report();
+  for (const s of run.report.sources) run.words[nameOf.get(s.address) ?? s.name] = s.state;
   client.stop();
   return run;
 }

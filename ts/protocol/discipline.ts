@@ -93,8 +93,8 @@ export interface DisciplineOptions {
   maxFrequency?: number;
   /** An offset beyond stepThreshold must persist this long before a step once synchronised (s; 900, RFC WATCH). */
   stepoutInterval?: number;
-  /** Initial frequency correction (ppm) and its 1σ uncertainty (ppm), e.g. from the drift file. */
-  initialFrequency?: { ppm: number; uncertaintyPpm: number | null };
+  /** Initial frequency correction (ppm) and its 1σ uncertainty (ppm, null: unknown): the drift file's record. */
+  initialFrequency?: { frequencyPpm: number; uncertaintyPpm: number | null };
   /** Frequency random walk of the oscillator, ppm per √s (default 1e-3: ~0.06 ppm per hour). */
   wander?: number;
   /** White frequency noise of the oscillator, s²/s (default 1e-16). */
@@ -241,7 +241,7 @@ export class ClockDiscipline implements Discipline {
     this.utc = o.utc;
     this.leapPolicy = new LeapPolicy(o.leapTable ?? null);
     const initial = o.initialFrequency;
-    const ppm = initial !== undefined && Number.isFinite(initial.ppm) ? clamp(initial.ppm, o.maxFrequency ?? 500) : 0;
+    const ppm = initial !== undefined && Number.isFinite(initial.frequencyPpm) ? clamp(initial.frequencyPpm, o.maxFrequency ?? 500) : 0;
     // The drift file stores the correction F; the oscillator error is its negative.
     this.f = ppm * PPM;
     this.epsilon = -this.f;
