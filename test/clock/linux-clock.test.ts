@@ -156,7 +156,15 @@ describe.skipIf(!available)("openSystemClock", () => {
   });
 
   it("with the capability: the Linux driver, allowed to steer (not exercised here)", () => {
-    const { clock } = openSystemClock(toNtp, { canSteer: () => true });
+    const { clock } = openSystemClock(toNtp, { canSteer: () => true, env: {} });
     expect(clock.capabilities).toMatchObject({ kind: "linux", canAdjust: true });
+  });
+
+  it("a test run (VITEST) or TOCK_NO_CLOCK_STEERING=1 means observe mode, even with the capability", () => {
+    const here = openSystemClock(toNtp, { canSteer: () => true });
+    expect(here.clock.capabilities.kind).toBe("observe");
+    expect(here.why).toMatch(/TOCK_NO_CLOCK_STEERING or VITEST/);
+    expect(openSystemClock(toNtp, { canSteer: () => true, env: { TOCK_NO_CLOCK_STEERING: "1" } }).clock.capabilities.kind).toBe("observe");
+    expect(() => openSystemClock(toNtp, { mode: "steer", canSteer: () => true })).toThrow(/TOCK_NO_CLOCK_STEERING/);
   });
 });

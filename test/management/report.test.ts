@@ -1,6 +1,8 @@
 // The report provider: what follows from the served state, the decoder that guards the renderers.
 import { describe, expect, it } from "vitest";
-import { systemFromServed } from "../../ts/observe/report.js";
+import { clockPart, systemFromServed } from "../../ts/observe/report.js";
+import { ObserveClock } from "../../ts/clock/observe-clock.js";
+import { SimClock } from "../../ts/clock/sim-clock.js";
 import { decodeReport, SOURCE_STATES, type SourceStateWord } from "../../ts/protocol/status.js";
 import type { SourceStatusWord } from "../../ts/protocol/system.js";
 import { daemonLikeProvider } from "./fixtures.js";
@@ -22,6 +24,15 @@ describe("systemFromServed", () => {
   it("a leap second announced by the served state", () => {
     const s = systemFromServed({ leap: 1, stratum: 2, precision: -20, referenceId: 0x7f000001, rootDelay: 0.001, rootDispersion: 0.002, referenceTime: 1n << 32n }, ntpToUnix);
     expect(s).toMatchObject({ synchronised: true, leap: "insert", rootDelay: 0.001 });
+  });
+});
+
+describe("clockPart", () => {
+  it("maps the opened clock to the report's mode", () => {
+    const base = Object.assign(new SimClock(0n), { nowUnix: () => ({ seconds: 0, nanos: 0 }) });
+    const { clock, provide } = { clock: new ObserveClock({ base }), provide: daemonLikeProvider().clock };
+    expect(clockPart({ clock, why: "observe mode (no CAP_SYS_TIME)" })).toEqual({ mode: "observe", why: "observe mode (no CAP_SYS_TIME)", clock });
+    expect(clockPart({ clock: provide, why: "simulated" }).mode).toBe("sim");
   });
 });
 

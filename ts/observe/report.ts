@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { UnixTime } from "../core/api.js";
 import type { AdjustableClock } from "../clock/adjustable.js";
+import type { OpenedClock } from "../clock/select-clock.js";
 import type { ServerSystemState } from "../protocol/server-policy.js";
 import { referenceIdValue } from "../protocol/server-policy.js";
 import { REPORT_VERSION, type ClockMode, type LeapStatus, type ManagementReport, type SourceReport, type SystemReport } from "../protocol/status.js";
@@ -56,6 +57,12 @@ export function reportProvider(parts: ReportParts): () => ManagementReport {
       servers: serverReportsFromMetrics(parts.metrics),
     };
   };
+}
+
+/** The clock part of ReportParts for the clock the discipline steers (openSystemClock's result). */
+export function clockPart(opened: OpenedClock): ReportParts["clock"] {
+  const kind = opened.clock.capabilities.kind;
+  return { mode: kind === "linux" ? "steer" : kind, why: opened.why, clock: opened.clock };
 }
 
 /** The system part that follows from what we serve (the rest stays unknown until the discipline runs). */
