@@ -91,3 +91,15 @@ describe("whole runs", () => {
     expect(run.error[1800]).toBeCloseTo(-0.05 + 20e-6 * 1800, 4);
   });
 });
+
+describe("path asymmetry", () => {
+  it("shifts the clock by half the difference of the one-way delays, which no NTP client can see", async () => {
+    const scenario = convergence(3, { kind: "exponential", scale: 1e-5 }, 3 * 3600);
+    // 10 ms round trip split 6 ms out, 4 ms back: the clock settles 1 ms ahead of true time.
+    for (const s of scenario.servers) s.link.asymmetry = 0.2;
+    const run = await runScenario(scenario);
+    const tail = run.error.subarray(3600);
+    const mean = tail.reduce((a, b) => a + b, 0) / tail.length;
+    expect(mean).toBeCloseTo(0.001, 4);
+  });
+});

@@ -44,3 +44,18 @@ describe("leap seconds", () => {
     expect(errorStats(run.error, 600).max).toBeLessThan(1e-3);
   });
 });
+
+describe("leap seconds from a leap-seconds.list", () => {
+  it("a valid table arms the kernel although no source announces the leap", async () => {
+    const scenario = leapSecond(1, "insert", 0);
+    // The servers know of the leap (they apply it) but announce nothing; the table says so.
+    for (const s of scenario.servers) s.offsetJumps = [{ at: EVENT_AT, by: -1 }];
+    scenario.discipline = {
+      leapTable: { entries: [{ at: Date.UTC(2017, 0, 1) / 1000, taiOffset: 37 }, { at: LEAP_EVENT, taiOffset: 38 }], expires: LEAP_EVENT + 180 * 86400, updated: LEAP_EVENT - 90 * 86400 },
+    };
+    const run = await runScenario(scenario);
+    expect(run.clockEvents.filter((e) => e.action.kind === "leap").map((e) => e.action)).toEqual([{ kind: "leap", leap: "insert" }, { kind: "leap", leap: "none" }]);
+    expect(run.clockEvents.some((e) => e.action.kind === "step")).toBe(false);
+    expect(maxUtcError(run, -1)).toBeLessThan(1e-3);
+  });
+});
