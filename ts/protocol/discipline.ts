@@ -15,9 +15,9 @@
 //   - R = Ψ² (the system jitter) is the right measurement noise here, although Ψ overstates the
 //     network noise: the RFC combine averages survivors' samples of DIFFERENT ages, so while the
 //     clock is being slewed the combined offset really is that uncertain, and Ψ says so. An
-//     innovation-based R (smaller) made the filter chase that mixing error (max error ×3–5).
+//     innovation-based R (smaller) made the filter chase that mixing error (max error ×4–8).
 //   - a chrony-style regression over the uncorrected timeline (u = θ + ∫F) handles old samples
-//     exactly but suffered the same mixing at start-up (sync 2–4× slower); the Kalman filter won.
+//     exactly but suffered the same mixing at start-up (sync 3–6× slower); the Kalman filter won.
 //   - a frequency step (temperature) is the weak case: the RFC clock filter hands over a new sample
 //     only when the least-delay one changes, ~once per several polls, so new evidence arrives slowly;
 //     the run detector below halves the recovery error compared with the plain filter.
