@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { SourceConfig } from "../../ts/config/index.js";
 import { NtpClient } from "../../ts/daemon/client.js";
 import { StaticResolver } from "../../ts/daemon/resolver.js";
+import { KeFailure, SimKeDialer } from "../../ts/daemon/nts-ke-client.js";
 import { silentLogger } from "../../ts/observe/logger.js";
 import { unsynchronisedState, type ServerSystemState } from "../../ts/protocol/server-policy.js";
 import type { ClockAction, Discipline, SystemUpdate } from "../../ts/protocol/system.js";
@@ -141,13 +142,22 @@ describe("client loop (virtual time)", () => {
     client.stop();
   });
 
-  it("ignores nts sources (no plain-NTP fallback)", async () => {
+  it("an nts source whose NTS-KE fails sends no plain NTP (no fallback) and says nts-failed", async () => {
+    // The NTS paths themselves are in test/nts-source; here only: no unauthenticated request, ever.
     const nts = { ...server("192.0.2.9", 4460), mode: "nts", certificateAuthority: undefined } as SourceConfig;
-    const { scheduler, net, client } = setup([nts]);
+    const scheduler = new VirtualScheduler();
+    const net = new VirtualNet(scheduler);
+    net.add("192.0.2.9", 4460, { offset: 0 });
+    net.add("192.0.2.9", 123, { offset: 0 });
+    const client = new NtpClient({
+      core, wasm, sources: [nts], minimumAgreeingSources: 1, transport: net, resolver: new StaticResolver(), precisionLog2: -20,
+      logger: silentLogger(), fallback: () => unsynchronisedState(-20), scheduler, random: randomSource(5), maxSources: 8,
+      nts: { dialer: new SimKeDialer(() => new KeFailure("network", "connection refused")) },
+    });
     client.start();
     await scheduler.run(30);
     expect(net.requests).toBe(0);
-    expect(client.report().sources).toEqual([]);
+    expect(client.report().sources.map((s) => [s.mode, s.state, s.counters.samples])).toEqual([["nts", "nts-failed", 0]]);
     client.stop();
   });
 });

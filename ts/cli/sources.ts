@@ -5,7 +5,7 @@ import { renderSources, sourcesJson } from "./status-output.js";
 const USAGE = `usage: tock sources [-c FILE] [--socket PATH] [--json] [-v]
 
 Lists the running daemon's sources with their state in words (selected, candidate, outlier,
-falseticker, unusable, initialising, unreachable, unsynchronised, denied), stratum, poll interval,
+falseticker, unusable, initialising, unreachable, unsynchronised, denied, nts-failed), stratum, poll interval,
 reach register, and last sample.
 
 options:

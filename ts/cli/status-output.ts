@@ -85,7 +85,7 @@ function formatUptime(seconds: number): string {
 const LEGEND = `  .-- Source mode  '^' = NTP server, '#' = local reference clock.
  / .- Source state '*' = selected (the clock follows it), '+' = candidate (combined),
 | /                '-' = outlier (not combined), 'x' = falseticker, '~' = unusable,
-||                 '?' = unreachable, initialising, unsynchronised or denied.
+||                 '?' = unreachable, initialising, unsynchronised, denied or nts-failed.
 ||  State   the source state in words (as above)
 ||  St      stratum of the source
 ||  Poll    polling interval, log2 seconds (6 = 64 s)

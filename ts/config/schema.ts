@@ -79,7 +79,7 @@ const sourceTable = table({
     doc: "Pool only: addresses the pool may return that must not be used.",
   }),
   "certificate-authority": key(path(), {
-    doc: "NTS only: a PEM file with an extra certificate authority for the NTS-KE server, in addition to the system's.",
+    doc: "NTS only: a PEM file of the certificate authorities trusted for the NTS-KE server's certificate, used instead of the system's (a private CA). Absent: the system's CA bundle and Node's built-in roots.",
   }),
   "poll-interval-limits": key(pollIntervalLimits, { defaultText: "from [source-defaults]", doc: "Overrides `[source-defaults]` for this source." }),
   "initial-poll-interval": key(pollExponent(), { defaultText: "from [source-defaults]", doc: "Overrides `[source-defaults]` for this source." }),
@@ -281,7 +281,7 @@ export const daemonSection = table({
 export const configSchema = table(
   {
     "source-defaults": key(sourceDefaultsSection, { default: {}, doc: "Defaults for every `[[source]]`." }),
-    source: key(list(sourceTable), { default: [], doc: "Time sources to synchronise the clock with (`nts` sources: issue 6, ignored with a warning until then)." }),
+    source: key(list(sourceTable), { default: [], doc: "Time sources to synchronise the clock with. An `nts` source runs NTS-KE, then polls the NTP server it names with NTS-protected requests; it never falls back to unauthenticated time." }),
     server: key(list(serverTable), { default: [], doc: "NTP servers to run; none: tock does not serve time." }),
     "nts-ke-server": key(list(ntsKeServerTable), { default: [], doc: "NTS key exchange servers (TLS 1.3, ALPN `ntske/1`); with any, every `[[server]]` answers NTS requests (node:dgram engine)." }),
     keyset: key(keysetSection, { default: {}, doc: "Keys that encrypt NTS cookies (rotated on a fixed schedule; shareable between instances through `key-storage-path`)." }),

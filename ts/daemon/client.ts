@@ -10,10 +10,16 @@
 //     DgramTransport) that the kernel connects to the server, and lives until its answer or timeout;
 //   - `now` for the protocol is monotonic seconds (performance.now), never the wall clock, so a clock
 //     step cannot confuse timers or the filter's ages; T1/T4 come from the Clock via the transport;
-//   - random bytes come from node:crypto (a CSPRNG: the transmit timestamp is a nonce).
+//   - random bytes come from node:crypto (a CSPRNG: the transmit timestamp is a nonce);
+//   - `nts` sources (ts/protocol/nts-source.ts) ask for NTS-KE with a "key-exchange" action: this
+//     file resolves the KE server, runs keyExchange() over the injected KeDialer (TLS in production,
+//     SimKeDialer in tests), resolves the NTP server the KE named and hands the session back. When
+//     that server differs from before, the source is re-attached to selection (new filter, new
+//     refid): samples of one server never mix with another's.
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import type { TockCore } from "../core/api.js";
+import { createAead, type Aead } from "../core/aead.js";
 import type { WasmInstance } from "../core/instance.js";
 import { createSelection, type SelectionResult, type SelectionTunables } from "../core/selection.js";
 import type { SourceConfig } from "../config/index.js";
@@ -21,7 +27,10 @@ import type { Logger } from "../observe/logger.js";
 import { Pool, type PoolAction } from "../protocol/pool.js";
 import { referenceIdForAddress } from "../protocol/refid.js";
 import type { ServerSystemState } from "../protocol/server-policy.js";
-import { NtpSource, RANDOM_BYTES_PER_POLL, type SourceAction, type SourceAddress, type SourceCounters } from "../protocol/source.js";
+import { NtpSource, RANDOM_BYTES_PER_POLL, type SourceAddress, type SourceCounters } from "../protocol/source.js";
+import { NTS_RANDOM_BYTES_PER_POLL, NtsSource, type NtsSourceAction, type NtsStatus } from "../protocol/nts-source.js";
+import { KeFailure, TlsKeDialer, keyExchange, type KeDialer } from "./nts-ke-client.js";
+import type { NtsSession } from "../protocol/nts-client.js";
 import { SystemProcess, type ClockAction, type Discipline, type SelectRound, type SourceStatusWord, type SystemUpdate } from "../protocol/system.js";
 import type { SourceReport, SystemReport } from "../protocol/status.js";
 import type { Resolver } from "./resolver.js";
@@ -53,6 +62,8 @@ const SERVED_REFRESH_SECONDS = 16;
 /** Bounds of the retry interval for a `server` source whose name does not resolve (s). */
 const RESOLVE_RETRY_MIN = 60;
 const RESOLVE_RETRY_MAX = 3600;
+/** Deadline of one NTS-KE (connect + TLS handshake + exchange), ms. */
+const KE_TIMEOUT_MS = 10_000;
 
 export interface NtpClientOptions {
   core: TockCore;
@@ -78,13 +89,15 @@ export interface NtpClientOptions {
   selection?: SelectionTunables;
   /** Selection slots (default 64; pools use `count` each). */
   maxSources?: number;
+  /** NTS-KE dialer for `nts` sources (default: TLS, TlsKeDialer) and the AEAD (default: one on `wasm`). */
+  nts?: { dialer?: KeDialer; aead?: Aead; keTimeoutMs?: number };
 }
 
 /** One row of the source table (`tock sources`). */
 export interface ClientSourceReport {
   /** As configured (`host[:port]`), or for pool members "pool-name (address)". */
   name: string;
-  mode: "server" | "pool";
+  mode: "server" | "pool" | "nts";
   address: string;
   port: number;
   state: SourceStatusWord;
@@ -106,8 +119,10 @@ export interface ClientSourceReport {
   /** Root distance λ (s), the error bound selection uses; undefined before the first sample. */
   rootDistance: number | undefined;
   counters: SourceCounters;
-  /** Why it stopped (denied), when it did. */
+  /** Why it stopped (denied) or why NTS failed, when it did. */
   note?: string;
+  /** NTS sources: KE server, AEAD, cookies, NTS counters. */
+  nts?: NtsStatus;
 }
 
 export interface ClientReport {
@@ -125,11 +140,13 @@ export interface ClientReport {
 }
 
 interface Slot {
-  source: NtpSource;
+  source: NtpSource | NtsSource;
   index: number;
   name: string;
-  mode: "server" | "pool";
+  mode: "server" | "pool" | "nts";
   pool: PoolRunner | undefined;
+  /** The source's config (NTS-KE needs its host, port and certificate authority). */
+  config: SourceConfig;
   timer: unknown;
   sockets: Map<number, ExchangeSocket>;
   stopped: boolean;
@@ -153,6 +170,7 @@ export class NtpClient {
   private lastUpdateAt: number | undefined;
   private previousUpdateAt: number | undefined;
   private stopped = false;
+  private aead: Aead | undefined;
 
   constructor(private readonly options: NtpClientOptions) {
     this.scheduler = options.scheduler ?? realScheduler;
@@ -169,11 +187,9 @@ export class NtpClient {
 
   /** Starts every source and pool; returns at once (DNS and polls run in the background). */
   start(): void {
-    const log = this.options.logger;
     for (const config of this.options.sources) {
       if (config.mode === "nts") {
-        // NTS sources belong to the NTS client (issue 6). Never fall back to unauthenticated NTP.
-        log.warn({ source: config.address }, `nts source ${config.address} not yet supported: ignored (no plain-NTP fallback)`);
+        this.addNtsSource(config);
       } else if (config.mode === "pool") {
         const runner: PoolRunner = {
           pool: new Pool({ host: config.host, port: config.port, count: config.count, ignore: config.ignore }),
@@ -220,7 +236,8 @@ export class NtpClient {
         dispersion: f.used ? f.dispersion : undefined, jitter: f.used ? f.jitter : undefined,
         lastSampleAgo: src.lastSampleAt === undefined ? undefined : now - src.lastSampleAt,
         lastOffset: src.lastOffset, rootDistance: this.system.rootDistance(s.index, now), counters: src.counters,
-        ...(src.denialReason !== undefined ? { note: src.denialReason } : {}),
+        ...noteOf(src),
+        ...(src instanceof NtsSource ? { nts: src.status } : {}),
       };
     });
     const peerSlot = result?.systemPeer == null ? -1 : live.findIndex((s) => s.index === result.systemPeer);
@@ -247,7 +264,7 @@ export class NtpClient {
         : { offset: src.lastOffset, delay: src.lastDelay, agoSeconds: now - src.lastSampleAt };
       return {
         name: s.name, address: `${host}:${src.to.port}`, kind: s.mode, state: this.system.word(s.index),
-        ...(src.denialReason !== undefined ? { reason: src.denialReason } : {}),
+        ...(noteOf(src).note !== undefined ? { reason: noteOf(src).note } : {}),
         stratum: src.counters.samples + src.counters.unsynchronised > 0 ? src.stratum : null,
         pollLog2: Math.log2(src.pollInterval), reach: src.reach, lastSample,
         offset: f.used ? f.offset : null, delay: f.used ? f.delay : null, jitter: f.used ? f.jitter : null,
@@ -308,10 +325,85 @@ export class NtpClient {
       this.options.logger.error({ source: name }, `cannot add source: ${(err as Error).message}`);
       return;
     }
-    const slot: Slot = { source, index, name, mode, pool, timer: undefined, sockets: new Map(), stopped: false };
+    const slot: Slot = { source, index, name, mode, pool, config, timer: undefined, sockets: new Map(), stopped: false };
     this.slots.push(slot);
     this.options.logger.info({ source: name, address: to.address, port: to.port }, `source ${name} added`);
     this.sourceActions(slot, source.start(this.scheduler.now()));
+  }
+
+  /** An NTS source starts with NTS-KE (its first poll asks for one); attached at once, so reports show it. */
+  private addNtsSource(config: SourceConfig & { mode: "nts" }): void {
+    this.aead ??= this.options.nts?.aead ?? createAead(this.options.wasm, { maxMessageBytes: 4096, maxKeys: 4 });
+    const source = new NtsSource(this.options.core, this.aead, {
+      keServer: { host: config.host, port: config.port },
+      pollLimits: config.pollIntervalLimits,
+      initialPoll: config.initialPollInterval,
+      localPrecisionLog2: this.options.precisionLog2,
+      version: config.ntpVersion,
+    });
+    let index: number;
+    try {
+      index = this.system.attach(source, referenceIdForAddress(config.host));
+    } catch (err) {
+      this.options.logger.error({ source: config.address }, `cannot add source: ${(err as Error).message}`);
+      return;
+    }
+    const slot: Slot = { source, index, name: config.address, mode: "nts", pool: undefined, config, timer: undefined, sockets: new Map(), stopped: false };
+    this.slots.push(slot);
+    this.options.logger.info({ source: config.address }, `nts source ${config.address} added`);
+    this.sourceActions(slot, source.start(this.scheduler.now()));
+  }
+
+  /**
+   * NTS-KE for an nts source (RFC 8915 §4): the KE server's addresses in order while failures are
+   * only the network, then the NTP server the response named (§4.1.7; else the KE server's address).
+   */
+  private async keyExchange(slot: Slot): Promise<void> {
+    const source = slot.source as NtsSource;
+    const config = slot.config;
+    const log = this.options.logger;
+    const caFile = config.mode === "nts" ? config.certificateAuthority : undefined;
+    let session: NtsSession | undefined;
+    let to: SourceAddress | undefined;
+    let failure: string;
+    try {
+      const keAddresses = await this.options.resolver.resolve(config.host);
+      let keFailure: KeFailure | undefined;
+      for (const { address } of keAddresses) {
+        try {
+          session = await keyExchange(this.options.nts?.dialer ?? new TlsKeDialer(), { address, port: config.port, host: config.host, caFile }, {
+            timeoutMs: this.options.nts?.keTimeoutMs ?? KE_TIMEOUT_MS,
+          });
+          break;
+        } catch (err) {
+          keFailure = err instanceof KeFailure ? err : new KeFailure("tls", String(err));
+          if (keFailure.kind !== "network" && keFailure.kind !== "timeout") break;
+        }
+      }
+      if (session === undefined) throw keFailure ?? new KeFailure("network", `${config.host} has no address`);
+      const ntp = (await this.options.resolver.resolve(session.ntpServer))[0];
+      if (ntp === undefined) throw new KeFailure("protocol", `NTP server ${session.ntpServer} named by NTS-KE has no address`);
+      to = { address: ntp.address, port: session.ntpPort, family: ntp.family };
+      failure = "";
+    } catch (err) {
+      failure = err instanceof Error ? err.message : String(err);
+    }
+    if (slot.stopped || this.stopped) return;
+    const now = this.scheduler.now();
+    if (session === undefined || to === undefined) {
+      log.warn({ source: slot.name, err: failure }, `nts source ${slot.name}: NTS-KE failed: ${failure}`);
+      this.sourceActions(slot, source.handleKeyExchangeFailed(now, failure));
+      return;
+    }
+    const before = source.to;
+    const actions = source.handleKeyExchangeDone(now, session, to);
+    log.info({ source: slot.name, aead: session.aead, cookies: session.cookies.size, ntpServer: to.address, ntpPort: to.port }, `nts source ${slot.name}: NTS-KE done`);
+    if (before.address !== to.address || before.port !== to.port) {
+      // Another NTP server than before (or the first): its samples start a filter of their own.
+      this.system.detach(slot.index);
+      slot.index = this.system.attach(source, referenceIdForAddress(to.address));
+    }
+    this.sourceActions(slot, actions);
   }
 
   private stopSlot(slot: Slot): void {
@@ -328,7 +420,7 @@ export class NtpClient {
     this.options.logger.info({ source: slot.name, reason }, `source ${slot.name} removed: ${reason}`);
   }
 
-  private sourceActions(slot: Slot, actions: SourceAction[]): void {
+  private sourceActions(slot: Slot, actions: NtsSourceAction[]): void {
     for (const a of actions) {
       if (slot.stopped || this.stopped) return;
       const now = this.scheduler.now();
@@ -337,11 +429,16 @@ export class NtpClient {
           this.scheduler.cancel(slot.timer);
           slot.timer = this.scheduler.at(a.at, () => {
             slot.timer = undefined;
-            if (!slot.stopped) this.sourceActions(slot, slot.source.handleTimer(this.scheduler.now(), this.random(RANDOM_BYTES_PER_POLL)));
+            if (slot.stopped) return;
+            const randomBytes = this.random(slot.source instanceof NtsSource ? NTS_RANDOM_BYTES_PER_POLL : RANDOM_BYTES_PER_POLL);
+            this.sourceActions(slot, slot.source.handleTimer(this.scheduler.now(), randomBytes));
           });
           break;
         case "send":
-          void this.exchange(slot, a.requestId, a.bytes, a.timeout);
+          void this.exchange(slot, a.requestId, a.bytes, a.to, a.timeout);
+          break;
+        case "key-exchange":
+          void this.keyExchange(slot);
           break;
         case "close":
           slot.sockets.get(a.requestId)?.close();
@@ -368,10 +465,10 @@ export class NtpClient {
   }
 
   /** One request: fresh socket, send, deliver datagrams until the source closes it or time runs out. */
-  private async exchange(slot: Slot, requestId: number, bytes: Uint8Array, timeout: number): Promise<void> {
+  private async exchange(slot: Slot, requestId: number, bytes: Uint8Array, to: SourceAddress, timeout: number): Promise<void> {
     let socket: ExchangeSocket;
     try {
-      socket = await this.options.transport.open(slot.source.to, timeout * 1000);
+      socket = await this.options.transport.open(to, timeout * 1000);
     } catch (err) {
       this.options.logger.debug({ source: slot.name, err: String(err) }, "cannot open a socket for the request");
       this.sourceActions(slot, slot.source.handleSendFailed(requestId));
@@ -488,4 +585,10 @@ export class NtpClient {
     });
     this.pendingTimers.add(handle);
   }
+}
+
+/** Why a source stopped (KoD) or why its NTS failed, for reports. */
+function noteOf(source: NtpSource | NtsSource): { note?: string } {
+  const note = source.denialReason ?? (source instanceof NtsSource ? source.failure : undefined);
+  return note === undefined ? {} : { note };
 }

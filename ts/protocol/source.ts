@@ -85,8 +85,11 @@ export type SourceAction =
   /** Stop using this source for good (KoD DENY/RSTR). */
   | { kind: "demobilize"; reason: string };
 
-/** What the source itself knows about its server (selection adds its own words on top). */
-export type SourceCondition = "initialising" | "reachable" | "unreachable" | "unsynchronised" | "denied";
+/**
+ * What the source itself knows about its server (selection adds its own words on top).
+ * "nts-failed": an NTS source (nts-source.ts) whose NTS-KE or response authentication failed.
+ */
+export type SourceCondition = "initialising" | "reachable" | "unreachable" | "unsynchronised" | "denied" | "nts-failed";
 
 export interface SourceCounters {
   sent: number;

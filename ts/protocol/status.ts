@@ -32,6 +32,8 @@ export const SOURCE_STATES = {
   unsynchronised: "?",
   /** Refused us (Kiss-o'-Death DENY or RSTR): no longer polled (chronyc '?'). */
   denied: "?",
+  /** An NTS source whose NTS-KE or response authentication failed: no unauthenticated fallback (chronyc '?'). */
+  "nts-failed": "?",
 } as const;
 export type SourceStateWord = keyof typeof SOURCE_STATES;
 
