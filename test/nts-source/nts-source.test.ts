@@ -39,6 +39,7 @@ describe("nts source (virtual time)", () => {
     // Every request: to the negotiated server, its own socket, its own 32-byte UID and random origin.
     expect(w.requests.every((q) => q.to.address === NTP_ADDRESS && q.to.port === NTP_PORT)).toBe(true);
     expect(w.state.opened).toBe(w.requests.length);
+    expect(s.counters.sent).toBe(w.requests.length);
     const uids = new Set(w.requests.map((q) => Buffer.from(fields(q.bytes).find((f) => f.type === EF_UNIQUE_IDENTIFIER)!.body).toString("hex")));
     expect(uids.size).toBe(w.requests.length);
     const origins = new Set(w.requests.map((q) => Buffer.from(q.bytes.subarray(40, 48)).toString("hex")));
@@ -147,6 +148,7 @@ describe("nts source (virtual time)", () => {
     expect(s.state).toBe("nts-failed");
     expect(s.note).toMatch(/NTS-KE failed: certificate not trusted/);
     expect(w.requests).toHaveLength(0); // no session, no NTP: never a plain request
+    expect(s.counters.sent).toBe(0);
     const gaps = w.keAttempts.slice(1).map((t, i) => t - w.keAttempts[i]!);
     expect(gaps.length).toBeGreaterThanOrEqual(3);
     gaps.forEach((gap, i) => expect(gap).toBeGreaterThanOrEqual(keRetryIntervalSeconds(i + 1)));

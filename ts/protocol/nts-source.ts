@@ -124,6 +124,8 @@ export class NtsSource {
   private deferred: DeferredPoll | undefined;
   /** The request whose NTS request is on the wire (responses to others are stale). */
   private inFlight: number | undefined;
+  /** Polls the inner source counted as sent that never went out (no session). */
+  private unsent = 0;
 
   constructor(
     private readonly core: TockCore,
@@ -149,7 +151,8 @@ export class NtsSource {
   get serverRefid(): number { return this.inner.serverRefid; }
   get pollInterval(): number { return this.inner.pollInterval; }
   get pollCount(): number { return this.inner.pollCount; }
-  get counters(): SourceCounters { return this.inner.counters; }
+  /** The plain source's counters; `sent` counts only requests that went out (not polls lost to a failed or backed-off KE). */
+  get counters(): SourceCounters { return { ...this.inner.counters, sent: this.inner.counters.sent - this.unsent }; }
   get lastOffset(): number | undefined { return this.inner.lastOffset; }
   get lastDelay(): number | undefined { return this.inner.lastDelay; }
   get lastSampleAt(): number | undefined { return this.inner.lastSampleAt; }
@@ -212,7 +215,7 @@ export class NtsSource {
       const ke = this.startKeyExchange(now);
       if (ke === undefined) {
         this.ntsCounters.backedOffPolls++;
-        out.push(...this.inner.handleSendFailed(a.requestId));
+        out.push(...this.unsentPoll(a.requestId));
       } else {
         this.deferred = poll;
         out.push(...ke);
@@ -233,7 +236,7 @@ export class NtsSource {
     this.deferred = undefined;
     if (poll === undefined) return [];
     const send = this.wrap(poll);
-    return send === undefined ? this.inner.handleSendFailed(poll.requestId) : [send];
+    return send === undefined ? this.unsentPoll(poll.requestId) : [send];
   }
 
   /** NTS-KE failed (network, TLS, certificate, Error record, protocol): the source is "nts-failed". */
@@ -244,7 +247,7 @@ export class NtsSource {
     this.failure = `NTS-KE failed: ${reason}`;
     const poll = this.deferred;
     this.deferred = undefined;
-    return poll === undefined ? [] : this.inner.handleSendFailed(poll.requestId);
+    return poll === undefined ? [] : this.unsentPoll(poll.requestId);
   }
 
   handleSent(requestId: number, sentAt: NtpTimestamp): void {
@@ -292,6 +295,12 @@ export class NtsSource {
   }
 
   // --- internals -------------------------------------------------------------------------------
+
+  /** A poll that never went out: unanswered for the reach register, not counted as sent. */
+  private unsentPoll(requestId: number): NtsSourceAction[] {
+    this.unsent++;
+    return this.inner.handleSendFailed(requestId);
+  }
 
   /** The inner source's request as an NTS request to the negotiated server, or undefined if a KE is needed. */
   private wrap(poll: DeferredPoll): NtsSourceAction | undefined {
