@@ -121,6 +121,44 @@ describe("nts source (virtual time)", () => {
     w.client.stop();
   });
 
+  it("Kiss-o'-Death as for plain sources, but only when authenticated: DENY stops the source, a plain DENY is dropped", async () => {
+    const denied = ntsWorld({ behaviour: (i) => (i === 5 ? { kod: "DENY", authenticated: true } : "honest") });
+    denied.client.start();
+    await denied.scheduler.run(200);
+    expect(denied.requests).toHaveLength(6); // no request after the authenticated DENY
+    expect(denied.source()).toMatchObject({ state: "denied", note: "server sent KoD DENY" });
+    denied.client.stop();
+
+    const spoofed = ntsWorld({ behaviour: (i) => (i === 5 ? { kod: "DENY", authenticated: false } : "honest") });
+    spoofed.client.start();
+    await spoofed.scheduler.run(200);
+    const s = spoofed.source();
+    expect(spoofed.requests.length).toBeGreaterThan(10);
+    expect(s.counters.kod).toBe(0);
+    expect(s.nts!.counters.dropped["no-authenticator"]).toBe(1);
+    expect(s.counters.samples).toBe(spoofed.requests.length); // the genuine answer after it still counted
+    expect(s.state).toBe("selected");
+    spoofed.client.stop();
+  });
+
+  it("an authenticated RATE backs the poll interval off as for a plain source", async () => {
+    const w = ntsWorld({ behaviour: (i) => (i === 8 ? { kod: "RATE", authenticated: true } : "honest") });
+    w.client.start();
+    await w.scheduler.run(400);
+    const s = w.source();
+    expect(s.counters.kod).toBe(1);
+    // Before the RATE the source polled every 2^2–2^3 s; RATE at least doubles the interval and never
+    // lets it fall below the server's poll field (4 here) again (source.ts rateLimited).
+    expect(s.poll).toBe(4);
+    const gap = (i: number) => w.requests[i]!.t - w.requests[i - 1]!.t;
+    const before = [4, 5, 6, 7, 8].map(gap);
+    const after = w.requests.slice(9).map((_, k) => gap(9 + k));
+    expect(Math.max(...before)).toBeLessThanOrEqual(8);
+    expect(after.length).toBeGreaterThan(5);
+    expect(Math.min(...after)).toBeGreaterThanOrEqual(16 * (15 / 16));
+    w.client.stop();
+  });
+
   it("a flipped bit anywhere in a response is never a sample (the timestamps' seconds would be ≥ 1 s off)", async () => {
     // Bytes 32–35 and 40–43 are the seconds of the receive and transmit timestamps: accepted, such a
     // flip would show as an offset ≥ 1 s; anywhere else (EFs, tag, cookies) it must be dropped too.

@@ -48,6 +48,8 @@ export type Behaviour =
   | "wrong-key"
   /** A forged answer (plain, 5 s off, right origin) first, then the honest one. */
   | "forged-first"
+  /** Kiss-o'-Death `code`, authenticated (inside a genuine NTS response) or plain (no NTS fields). */
+  | { kod: string; authenticated: boolean }
   /** The honest answer with bit `bit` of byte `byte` flipped. */
   | { byte: number; bit: number };
 
@@ -152,6 +154,12 @@ export function ntsWorld(options: WorldOptions = {}) {
       receiveTime: ntpAt(t1 + rtt / 2 + offset), transmitTime: ntpAt(t1 + rtt / 2 + offset),
     });
     const behaviour = options.behaviour?.(i, t1) ?? "honest";
+    if (typeof behaviour === "object" && "kod" in behaviour) {
+      const kiss = { stratum: 0, leap: 3, referenceId: ascii(behaviour.kod), receiveTime: 0n, transmitTime: 0n, referenceTime: 0n };
+      if (behaviour.authenticated) return [{ bytes: ntsResponse(core, request, { aead, algorithm: session.aead, s2c: session.s2c, cookies: fresh, header: { ...header, ...kiss } }), after: rtt }];
+      const kod = core.buildHeader({ version: 4, mode: 4, poll: 4, precision: 0, rootDelay: 0, rootDispersion: 0, originTime: requestNonce(core, request), ...kiss });
+      return [{ bytes: kod, after: rtt / 2 }, { bytes: honest(), after: rtt }];
+    }
     if (typeof behaviour === "object") {
       const bytes = honest();
       bytes[behaviour.byte % bytes.length]! ^= 1 << (behaviour.bit & 7);
@@ -249,4 +257,10 @@ export function ntsWorld(options: WorldOptions = {}) {
     return r;
   };
   return { scheduler, client, dialer, keAttempts, requests, state, sessions, actions, source };
+}
+
+function ascii(code: string): number {
+  let id = 0;
+  for (let i = 0; i < 4; i++) id = (id << 8) | (code.charCodeAt(i) || 0);
+  return id >>> 0;
 }
