@@ -264,7 +264,7 @@ export class NtpClient {
         : { offset: src.lastOffset, delay: src.lastDelay, agoSeconds: now - src.lastSampleAt };
       return {
         name: s.name, address: `${host}:${src.to.port}`, kind: s.mode, state: this.system.word(s.index),
-        ...(noteOf(src).note !== undefined ? { reason: noteOf(src).note } : {}),
+        ...(noteOf(src).note === undefined ? {} : { reason: noteOf(src).note }),
         stratum: src.counters.samples + src.counters.unsynchronised > 0 ? src.stratum : null,
         pollLog2: Math.log2(src.pollInterval), reach: src.reach, lastSample,
         offset: f.used ? f.offset : null, delay: f.used ? f.delay : null, jitter: f.used ? f.jitter : null,
@@ -360,41 +360,21 @@ export class NtpClient {
    */
   private async keyExchange(slot: Slot): Promise<void> {
     const source = slot.source as NtsSource;
-    const config = slot.config;
     const log = this.options.logger;
-    const caFile = config.mode === "nts" ? config.certificateAuthority : undefined;
-    let session: NtsSession | undefined;
-    let to: SourceAddress | undefined;
-    let failure: string;
+    let outcome: { session: NtsSession; to: SourceAddress } | { failure: string };
     try {
-      const keAddresses = await this.options.resolver.resolve(config.host);
-      let keFailure: KeFailure | undefined;
-      for (const { address } of keAddresses) {
-        try {
-          session = await keyExchange(this.options.nts?.dialer ?? new TlsKeDialer(), { address, port: config.port, host: config.host, caFile }, {
-            timeoutMs: this.options.nts?.keTimeoutMs ?? KE_TIMEOUT_MS,
-          });
-          break;
-        } catch (err) {
-          keFailure = err instanceof KeFailure ? err : new KeFailure("tls", String(err));
-          if (keFailure.kind !== "network" && keFailure.kind !== "timeout") break;
-        }
-      }
-      if (session === undefined) throw keFailure ?? new KeFailure("network", `${config.host} has no address`);
-      const ntp = (await this.options.resolver.resolve(session.ntpServer))[0];
-      if (ntp === undefined) throw new KeFailure("protocol", `NTP server ${session.ntpServer} named by NTS-KE has no address`);
-      to = { address: ntp.address, port: session.ntpPort, family: ntp.family };
-      failure = "";
+      outcome = await this.establish(slot.config);
     } catch (err) {
-      failure = err instanceof Error ? err.message : String(err);
+      outcome = { failure: err instanceof Error ? err.message : String(err) };
     }
     if (slot.stopped || this.stopped) return;
     const now = this.scheduler.now();
-    if (session === undefined || to === undefined) {
-      log.warn({ source: slot.name, err: failure }, `nts source ${slot.name}: NTS-KE failed: ${failure}`);
-      this.sourceActions(slot, source.handleKeyExchangeFailed(now, failure));
+    if ("failure" in outcome) {
+      log.warn({ source: slot.name, err: outcome.failure }, `nts source ${slot.name}: NTS-KE failed: ${outcome.failure}`);
+      this.sourceActions(slot, source.handleKeyExchangeFailed(now, outcome.failure));
       return;
     }
+    const { session, to } = outcome;
     const before = source.to;
     const actions = source.handleKeyExchangeDone(now, session, to);
     log.info({ source: slot.name, aead: session.aead, cookies: session.cookies.size, ntpServer: to.address, ntpPort: to.port }, `nts source ${slot.name}: NTS-KE done`);
@@ -404,6 +384,28 @@ export class NtpClient {
       slot.index = this.system.attach(source, referenceIdForAddress(to.address));
     }
     this.sourceActions(slot, actions);
+  }
+
+  /** Resolves the KE server, runs keyExchange() on its addresses, resolves the NTP server named. */
+  private async establish(config: SourceConfig): Promise<{ session: NtsSession; to: SourceAddress }> {
+    const caFile = config.mode === "nts" ? config.certificateAuthority : undefined;
+    const dialer = this.options.nts?.dialer ?? new TlsKeDialer();
+    const timeoutMs = this.options.nts?.keTimeoutMs ?? KE_TIMEOUT_MS;
+    let failure: KeFailure | undefined;
+    for (const { address } of await this.options.resolver.resolve(config.host)) {
+      let session: NtsSession;
+      try {
+        session = await keyExchange(dialer, { address, port: config.port, host: config.host, caFile }, { timeoutMs });
+      } catch (err) {
+        failure = err instanceof KeFailure ? err : new KeFailure("tls", String(err));
+        if (failure.kind === "network" || failure.kind === "timeout") continue; // try the next address
+        break;
+      }
+      const ntp = (await this.options.resolver.resolve(session.ntpServer))[0];
+      if (ntp === undefined) throw new Error(`NTP server ${session.ntpServer} named by NTS-KE has no address`);
+      return { session, to: { address: ntp.address, port: session.ntpPort, family: ntp.family } };
+    }
+    throw failure ?? new Error(`${config.host} has no address`);
   }
 
   private stopSlot(slot: Slot): void {
