@@ -29,7 +29,8 @@ import { referenceIdForAddress } from "../protocol/refid.js";
 import type { ServerSystemState } from "../protocol/server-policy.js";
 import { NtpSource, RANDOM_BYTES_PER_POLL, type SourceAddress, type SourceCounters } from "../protocol/source.js";
 import { NTS_RANDOM_BYTES_PER_POLL, NtsSource, type NtsSourceAction, type NtsStatus } from "../protocol/nts-source.js";
-import { KeFailure, TlsKeDialer, keyExchange, type KeDialer } from "./nts-ke-client.js";
+import { TlsKeDialer, type KeDialer } from "./nts-ke-client.js";
+import { establishNtsSession } from "./nts-establish.js";
 import type { NtsSession } from "../protocol/nts-client.js";
 import { SystemProcess, type ClockAction, type Discipline, type SelectRound, type SourceStatusWord, type SystemUpdate } from "../protocol/system.js";
 import type { SourceReport, SystemReport } from "../protocol/status.js";
@@ -354,16 +355,17 @@ export class NtpClient {
     this.sourceActions(slot, source.start(this.scheduler.now()));
   }
 
-  /**
-   * NTS-KE for an nts source (RFC 8915 §4): the KE server's addresses in order while failures are
-   * only the network, then the NTP server the response named (§4.1.7; else the KE server's address).
-   */
+  /** NTS-KE for an nts source (nts-establish.ts), its outcome handed to the source. */
   private async keyExchange(slot: Slot): Promise<void> {
     const source = slot.source as NtsSource;
     const log = this.options.logger;
     let outcome: { session: NtsSession; to: SourceAddress } | { failure: string };
     try {
-      outcome = await this.establish(slot.config);
+      const config = slot.config;
+      outcome = await establishNtsSession(
+        { host: config.host, port: config.port, caFile: config.mode === "nts" ? config.certificateAuthority : undefined },
+        { resolver: this.options.resolver, dialer: this.options.nts?.dialer ?? new TlsKeDialer(), timeoutMs: this.options.nts?.keTimeoutMs ?? KE_TIMEOUT_MS },
+      );
     } catch (err) {
       outcome = { failure: err instanceof Error ? err.message : String(err) };
     }
@@ -384,28 +386,6 @@ export class NtpClient {
       slot.index = this.system.attach(source, referenceIdForAddress(to.address));
     }
     this.sourceActions(slot, actions);
-  }
-
-  /** Resolves the KE server, runs keyExchange() on its addresses, resolves the NTP server named. */
-  private async establish(config: SourceConfig): Promise<{ session: NtsSession; to: SourceAddress }> {
-    const caFile = config.mode === "nts" ? config.certificateAuthority : undefined;
-    const dialer = this.options.nts?.dialer ?? new TlsKeDialer();
-    const timeoutMs = this.options.nts?.keTimeoutMs ?? KE_TIMEOUT_MS;
-    let failure: KeFailure | undefined;
-    for (const { address } of await this.options.resolver.resolve(config.host)) {
-      let session: NtsSession;
-      try {
-        session = await keyExchange(dialer, { address, port: config.port, host: config.host, caFile }, { timeoutMs });
-      } catch (err) {
-        failure = err instanceof KeFailure ? err : new KeFailure("tls", String(err));
-        if (failure.kind === "network" || failure.kind === "timeout") continue; // try the next address
-        break;
-      }
-      const ntp = (await this.options.resolver.resolve(session.ntpServer))[0];
-      if (ntp === undefined) throw new Error(`NTP server ${session.ntpServer} named by NTS-KE has no address`);
-      return { session, to: { address: ntp.address, port: session.ntpPort, family: ntp.family } };
-    }
-    throw failure ?? new Error(`${config.host} has no address`);
   }
 
   private stopSlot(slot: Slot): void {
