@@ -42,6 +42,7 @@ describe("parseConfig", () => {
       ntsKeServer: [],
       keyset: { staleKeyCount: 7, keyRotationInterval: 86400, keyStoragePath: undefined },
       synchronization: {
+        clock: "auto",
         localStratum: 16,
         minimumAgreeingSources: 3,
         stepThreshold: 0.128,

@@ -69,7 +69,12 @@ export async function startDaemon(toml: string, extraArgs: string[] = []): Promi
   const config = join(dir, "tock.toml");
   writeFileSync(config, toml);
   const metricsPort = await freeTcpPort();
-  const child = spawn(process.execPath, [CLI, "daemon", "-c", config, "--metrics-listen", `127.0.0.1:${metricsPort}`, ...extraArgs], { stdio: ["ignore", "pipe", "pipe"] });
+  // Belt and braces (issue 5, helper N): VITEST is inherited already; TOCK_NO_CLOCK_STEERING=1 keeps a
+  // daemon child in observe mode even if a runner ever stopped passing VITEST on.
+  const child = spawn(process.execPath, [CLI, "daemon", "-c", config, "--metrics-listen", `127.0.0.1:${metricsPort}`, ...extraArgs], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, TOCK_NO_CLOCK_STEERING: "1" },
+  });
   running.add(child);
   const lines: LogLine[] = [];
   let err = "";

@@ -4,14 +4,14 @@
 // the system process (ts/protocol/system.ts) and its WASM selection kernel (ts/core/selection.ts), and
 // the clock discipline (ts/protocol/discipline.ts). Only the I/O is simulated, through the same
 // interfaces the daemon injects (Scheduler, ClientTransport, Resolver, random bytes; twins.ts), and
-// the clock actions go through the same applyClockAction the daemon uses.
+// the clock actions go through the same carryOutClockActions (ts/daemon/steering.ts) the daemon uses.
 //
 // Time: `now` (the protocol code's monotonic seconds) is true time since the start of the run; the
 // sim clock's reading (what T1/T4 and UTC come from) is true time plus the clock's error.
 // A seed fixes everything random (links, wander, the sources' random bytes): same seed, same run.
 import { loadFreshCore } from "../../ts/daemon/load-core.js";
 import { SimAdjustableClock } from "../../ts/clock/sim-adjustable-clock.js";
-import { applyClockAction } from "../../ts/clock/adjustable.js";
+import { carryOutClockActions } from "../../ts/daemon/steering.js";
 import { NtpClient, type ClientReport } from "../../ts/daemon/client.js";
 import { parseConfig } from "../../ts/config/index.js";
 import { silentLogger } from "../../ts/observe/logger.js";
@@ -150,19 +150,19 @@ export async function runScenario(o: ScenarioOptions): Promise<SimRun> {
   };
   const randomRng = rng.fork();
   let client: NtpClient | undefined;
+  // The daemon's own composition (ts/daemon/steering.ts carryOutClockActions): a batch with a panic
+  // applies nothing.
   const applyClock = (actions: ClockAction[]): void => {
-    for (const a of actions) {
-      if (run.panic !== null) return;
-      run.clockEvents.push({ at: now(), action: a, errorBefore: clock.offsetFromTrue() });
-      if (a.kind === "panic") {
+    if (run.panic !== null) return;
+    carryOutClockActions(clock, actions, {
+      before: (a) => run.clockEvents.push({ at: now(), action: a, errorBefore: clock.offsetFromTrue() }),
+      panic: (a) => {
         // The daemon logs the message and exits: nothing runs after it.
         run.panic = { at: now(), message: a.message };
         client?.stop();
         queue.clear();
-        return;
-      }
-      applyClockAction(clock, a);
-    }
+      },
+    });
   };
   client = new NtpClient({
     core,

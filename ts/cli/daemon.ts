@@ -1,11 +1,14 @@
-// `tock daemon [-c FILE]`: runs the NTP server (and, later, the client) until SIGTERM/SIGINT.
-// Exit codes: 0 stopped by a signal, 1 config invalid or start-up failed (e.g. port in use, no
-// permission for port 123), 2 usage error.
+// `tock daemon [-c FILE]`: runs the NTP server and the client (sources, clock discipline) until
+// SIGTERM/SIGINT. Exit codes: 0 stopped by a signal, 1 config invalid or start-up failed (e.g. port
+// in use, no permission for port 123), 2 usage error, 3 clock panic (PANIC_EXIT_CODE: an offset
+// beyond a panic threshold; the clock was left alone).
 import { parseArgs } from "node:util";
 import { formatIssue, loadConfigReport, parseListen } from "../config/index.js";
 import { Fail } from "../config/dsl.js";
 import { createLogger, LOG_LEVELS, type LogLevel } from "../observe/logger.js";
 import { startDaemon, type RunningDaemon } from "../daemon/daemon.js";
+import { PANIC_EXIT_CODE } from "../protocol/discipline.js";
+import type { ClockPanic } from "../daemon/steering.js";
 
 const USAGE = `usage: tock daemon [-c FILE] [--metrics-listen ADDR:PORT] [--log-level LEVEL]
 
@@ -20,7 +23,10 @@ options:
 
 signals: SIGTERM/SIGINT stop (exit 0, final counters logged); SIGUSR1 logs the counters now;
 SIGHUP reloads the config (server policy and local-stratum; listen addresses need a restart).
-exit status: 0 stopped by a signal, 1 bad config or start-up failure, 2 usage error
+clock: [synchronization] clock = "auto" (steer with CAP_SYS_TIME, else observe), "steer" or "observe";
+TOCK_NO_CLOCK_STEERING=1 in the environment forces observe.
+exit status: 0 stopped by a signal, 1 bad config or start-up failure, 2 usage error,
+${PANIC_EXIT_CODE} clock panic (offset beyond a panic threshold; the clock was not touched)
 `;
 
 export async function run(argv: string[]): Promise<number> {
@@ -72,9 +78,12 @@ export async function run(argv: string[]): Promise<number> {
   // Signal handlers go in before anything is bound, so a signal during start-up is not fatal:
   // a stop request is remembered and carried out as soon as start-up finishes.
   let daemon: RunningDaemon | undefined;
-  let stopRequested: NodeJS.Signals | undefined;
-  let onStop: ((signal: NodeJS.Signals) => void) | undefined;
-  const requestStop = (signal: NodeJS.Signals) => {
+  let stopRequested: NodeJS.Signals | "clock panic" | undefined;
+  let onStop: ((signal: NodeJS.Signals | "clock panic") => void) | undefined;
+  // A clock panic (the daemon already logged the message at error level and stopped serving):
+  // exit with PANIC_EXIT_CODE, the clock untouched.
+  let panic: ClockPanic | undefined;
+  const requestStop = (signal: NodeJS.Signals | "clock panic") => {
     stopRequested ??= signal;
     onStop?.(signal);
   };
@@ -99,7 +108,15 @@ export async function run(argv: string[]): Promise<number> {
   const fromConfig = config.observability.metricsExporterListen;
   metricsListen ??= fromConfig ? { host: fromConfig.host, port: fromConfig.port } : undefined;
   try {
-    daemon = await startDaemon(config, { logger, ...(metricsListen ? { metricsListen } : {}) });
+    daemon = await startDaemon(config, {
+      logger,
+      ...(metricsListen ? { metricsListen } : {}),
+      onClockPanic: (p) => {
+        panic = p;
+        process.stderr.write(`tock daemon: ${p.message}\n`);
+        requestStop("clock panic");
+      },
+    });
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const hint = e.code === "EACCES" ? " (ports below 1024 need root; use an unprivileged port or run as root)" : e.code === "EADDRINUSE" ? " (another process serves that address)" : "";
@@ -119,7 +136,7 @@ export async function run(argv: string[]): Promise<number> {
       running.stop().then(
         () => {
           logger.info("stopped");
-          resolve(0);
+          resolve(panic !== undefined ? panic.exitCode : 0);
         },
         (err: unknown) => {
           logger.error({ err: String(err) }, "error while stopping");

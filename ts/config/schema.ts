@@ -221,6 +221,11 @@ export interface StepLimit {
 const stepLimit = (): Spec<StepLimit> => scalarOrTable(seconds(), directional, (v) => ({ forward: v, backward: v }));
 
 export const synchronizationSection = table({
+  // Issue 5 (helper N): which clock the discipline steers; ts/daemon/steering.ts reads it.
+  clock: key(oneOf(["auto", "steer", "observe"]), {
+    default: "auto",
+    doc: '"auto": steer the system clock when the process has CAP_SYS_TIME (root, or kept across the [daemon] user switch), else observe; "steer": steer or refuse to start; "observe": poll and report, never adjust. The environment variable TOCK_NO_CLOCK_STEERING=1 (and a test run) forces observe whatever this says.',
+  }),
   "local-stratum": key(int({ min: 1, max: 16 }), {
     default: 16,
     doc: "Stratum served while no source is selected: 16 = unsynchronised (leap 3); 1–15 serves the local clock at that stratum, like chrony's `local stratum`.",

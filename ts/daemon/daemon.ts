@@ -11,6 +11,13 @@
 //
 // Everything I/O-ish is injectable (transport, clock, logger, kernel factory) so the same start-up
 // runs in tests over the simulated transport.
+//
+// Clock steering (issue 5, helper N; ts/daemon/steering.ts): with [[source]]s and a clock that may
+// be adjusted ([synchronization] clock = "auto" with CAP_SYS_TIME, or "steer"), the client gets the
+// ClockDiscipline and its actions go to the system clock. Whether to steer is decided before the
+// privilege drop (which then keeps CAP_SYS_TIME); the clock is opened, the drift and leap-seconds
+// files read and the kernel taken over after it. Otherwise (observe mode, or a test run: VITEST /
+// TOCK_NO_CLOCK_STEERING) the client runs without a discipline and nothing is ever adjusted.
 import type { Clock } from "../clock/clock.js";
 import { SystemClock } from "../clock/system-clock.js";
 import type { ServerConfig, TockConfig } from "../config/index.js";
@@ -36,6 +43,11 @@ import { DgramTransport, type ClientTransport } from "./udp.js";
 import { openObservationSocket, type ManagementServer } from "../observe/management.js";
 import { reportProvider } from "../observe/report.js";
 import { LinuxClock, linuxClockAvailable } from "../clock/linux-clock.js";
+// Clock steering (issue 5, helper N).
+import type { OpenedClock } from "../clock/select-clock.js";
+import { clockPart, type ClockPart } from "../observe/report.js";
+import { realScheduler, type Scheduler } from "./client.js";
+import { createClockSteering, openSteeringClock, steeringIntended, type ClockPanic, type ClockSteering } from "./steering.js";
 
 /** chrony's reference id for `local stratum` (127.127.1.1, the old ntpd LOCAL(1) driver address). */
 export const LOCAL_REFERENCE_ID = 0x7f7f0101;
@@ -79,6 +91,15 @@ export interface DaemonOptions {
   resolver?: Resolver;
   /** Management socket: a path, or false for none; default [observability] observation-path, else the built-in default. */
   observationPath?: string | false;
+  /** Clock steering (helper N). Tests: the client's timers (default real, monotonic). */
+  clientScheduler?: Scheduler;
+  /**
+   * Tests: the clock the discipline steers instead of the system clock (e.g. a SimAdjustableClock);
+   * ignored with clock = "observe". Without it the system clock is opened (observe under vitest).
+   */
+  steeringClock?: OpenedClock;
+  /** A discipline panic: called after the daemon has stopped serving; the process should exit with panic.exitCode. */
+  onClockPanic?: (panic: ClockPanic) => void;
 }
 
 export interface RunningDaemon {
@@ -107,6 +128,10 @@ export interface RunningDaemon {
   clientReport(): ClientReport | undefined;
   /** The client itself (management report: sourceTable(), tracking(), servedState()), if any. */
   readonly client: NtpClient | undefined;
+  /** The clock steering, when the daemon steers a clock (undefined: observe mode, or no sources). */
+  readonly steering: ClockSteering | undefined;
+  /** The clock mode as the management report shows it. */
+  readonly clockMode: ClockPart;
 }
 
 export type ServerEngineName = "dgram" | "batch";
@@ -166,6 +191,7 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
   let refresh: NodeJS.Timeout | undefined;
   let client: NtpClient | undefined;
   let management: ManagementServer | undefined;
+  let steering: ClockSteering | undefined;
   const stopAll = async () => {
     clearInterval(refresh);
     client?.stop();
@@ -174,6 +200,28 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
     await nts?.stop();
     await management?.close();
   };
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      dgram.logSummary(true);
+      batch?.logSummary(true);
+      // No clock action after this point; then the drift file gets the latest frequency (SIGTERM).
+      client?.stop();
+      await steering?.flushDrift();
+      await stopAll();
+    })();
+    return stopped;
+  };
+  // Steering (helper N): the served state carries the discipline's leap indicator when it steers.
+  const served = (state: ServerSystemState): ServerSystemState => (steering ? steering.served(state) : state);
+  const mode = config.synchronization.clock;
+  // The management report's clock part: known for sure only once the clock is opened (after the drop).
+  const kernelClock = linuxClockAvailable() ? new LinuxClock((t) => core.unixToNtp(t)) : undefined;
+  let clockMode: ClockPart = {
+    mode: "observe",
+    why: config.source.length === 0 ? "no [[source]] configured: the clock is read, never adjusted" : "starting: the clock is not adjusted yet",
+    ...(kernelClock ? { clock: kernelClock } : {}),
+  };
   try {
     const dgramAddresses = await dgram.listen(dgramEntries.map((s, i) => ({ address: s.listen.host, port: s.listen.port, kernel: kernels[i]! })));
     const batchAddresses = batch
@@ -181,22 +229,10 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
       : [];
     const addresses = engines.map((e, i) => (e === "dgram" ? dgramAddresses : batchAddresses)[indexInEngine[i]!]!);
     let current = config;
-    // With [[source]]s the client decides what is served (falling back to the [synchronization]
-    // state while it is not synchronised). Observe mode: no discipline is wired yet, so the clock
-    // is never adjusted; the served root dispersion includes the measured offset (RFC 5905 §11.2.3).
-    if (config.source.length > 0) {
-      client = new NtpClient({
-        core, wasm, sources: config.source, minimumAgreeingSources: config.synchronization.minimumAgreeingSources,
-        transport: options.clientTransport ?? new DgramTransport(clock), resolver: options.resolver ?? new DnsResolver(),
-        precisionLog2: clock.precisionLog2, logger, fallback: () => systemStateFor(current, clock),
-        onSystemState: (state) => {
-          dgram.setSystemState(state);
-          batch?.setSystemState(state);
-        },
-      });
-    }
+    // The client (with [[source]]s) is created after the privilege drop, below: its discipline needs
+    // the clock, which is opened as the final user. Until it starts, the [synchronization] state is served.
     const pushState = () => {
-      const state = client?.servedState() ?? systemStateFor(current, clock);
+      const state = client ? served(client.servedState()) : systemStateFor(current, clock);
       dgram.setSystemState(state);
       batch?.setSystemState(state);
     };
@@ -206,9 +242,8 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
       refresh.unref();
     }
     if (options.metricsListen) metricsServer = await serveMetrics(metrics, options.metricsListen.host, options.metricsListen.port);
-    // Management socket: bound before privileges are dropped (/run/tock belongs to root). The kernel
-    // clock state in the report comes from a read-only clock_adjtime driver: it cannot adjust anything.
-    const kernelClock = linuxClockAvailable() ? new LinuxClock((t) => core.unixToNtp(t)) : undefined;
+    // Management socket: bound before privileges are dropped (/run/tock belongs to root). The clock
+    // part follows `clockMode` (set once the clock is opened, after the drop).
     const unixNow = () => Math.floor(Date.now() / 1000);
     management = await openObservationSocket({
       configured: config.observability.observationPath,
@@ -217,13 +252,13 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
       logger,
       metrics,
       provider: reportProvider({
-        served: () => client?.servedState() ?? systemStateFor(current, clock),
+        served: () => (client ? served(client.servedState()) : systemStateFor(current, clock)),
         ntpToUnix: (ts) => core.ntpToUnix(ts, unixNow()),
         nowUnix: () => core.ntpToUnix(clock.now(), unixNow()),
         metrics,
-        clock: { mode: "observe", why: "no clock discipline runs yet: the clock is read, never adjusted", ...(kernelClock ? { clock: kernelClock } : {}) },
+        clock: () => clockMode,
         sources: () => client?.sourceTable() ?? [],
-        tracking: () => client?.tracking() ?? {},
+        tracking: () => ({ ...(client?.tracking() ?? {}), ...(steering?.tracking() ?? {}) }),
       }),
     });
     const state = systemStateFor(config, clock);
@@ -235,12 +270,45 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
       nts.registerMetrics(metrics);
       logger.info({ nts_ke: nts.keAddresses, key_storage: config.keyset.keyStoragePath ?? null }, nts.keAddresses.length > 0 ? `serving NTS-KE on ${nts.keAddresses.join(", ")}` : "answering NTS requests (no NTS-KE listener here)");
     }
-    dropPrivilegesIfConfigured(config, logger);
-    if (client !== undefined) {
-      logger.info({ sources: config.source.length }, "client started in observe mode: sources are polled and reported, the clock is not adjusted");
+    // Decided before the drop, so the drop keeps CAP_SYS_TIME only for a daemon that will steer.
+    const keepCapSysTime = config.source.length > 0 && options.steeringClock === undefined && steeringIntended(mode);
+    dropPrivilegesIfConfigured(config, logger, keepCapSysTime);
+    if (config.source.length === 0 && mode === "steer") logger.warn('clock = "steer" but no [[source]] is configured: nothing steers the clock');
+    if (config.source.length > 0) {
+      // With [[source]]s the client decides what is served (falling back to the [synchronization]
+      // state while it is not synchronised); the served root dispersion includes the measured offset
+      // (RFC 5905 §11.2.3), so an observing daemon whose clock is off says so.
+      const base = clock instanceof SystemClock ? clock : new SystemClock((t) => core.unixToNtp(t));
+      const opened =
+        options.steeringClock !== undefined && mode !== "observe" ? options.steeringClock : openSteeringClock((t) => core.unixToNtp(t), mode, { base, logger });
+      clockMode = clockPart(opened);
+      const scheduler = options.clientScheduler ?? realScheduler;
+      if (opened.clock.capabilities.canAdjust) {
+        steering = await createClockSteering(config.synchronization, {
+          clock: opened.clock,
+          logger,
+          now: () => scheduler.now(),
+          // Panic: the discipline's message is logged (error) by ClockSteering; stop serving, then exit 3.
+          onPanic: (panic) => void stop().then(() => options.onClockPanic?.(panic)),
+        });
+      }
+      const steeringNow = steering;
+      client = new NtpClient({
+        core, wasm, sources: config.source, minimumAgreeingSources: config.synchronization.minimumAgreeingSources,
+        transport: options.clientTransport ?? new DgramTransport(clock), resolver: options.resolver ?? new DnsResolver(),
+        precisionLog2: clock.precisionLog2, logger, fallback: () => systemStateFor(current, clock),
+        scheduler,
+        onSystemState: (state) => {
+          const s = served(state);
+          dgram.setSystemState(s);
+          batch?.setSystemState(s);
+        },
+        ...(steeringNow ? { discipline: steeringNow.discipline, onClockActions: (actions) => steeringNow.handle(actions) } : {}),
+      });
+      if (steeringNow) logger.info({ sources: config.source.length, clock: clockMode.mode, why: opened.why }, "client started: steering the clock");
+      else logger.info({ sources: config.source.length, why: opened.why }, "client started in observe mode: sources are polled and reported, the clock is not adjusted");
       client.start();
     }
-    let stopped: Promise<void> | undefined;
     const applyPolicies = (c: TockConfig) =>
       c.server.forEach((s, i) => {
         if (engines[i] === "dgram") kernels[indexInEngine[i]!]!.configure(s);
@@ -256,6 +324,8 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
       stats,
       clientReport: () => client?.report(),
       client,
+      steering,
+      clockMode,
       logSummary: () => {
         dgram.logSummary();
         batch?.logSummary();
@@ -274,6 +344,11 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
         if (JSON.stringify([next.source, next.synchronization.minimumAgreeingSources]) !== JSON.stringify([current.source, current.synchronization.minimumAgreeingSources])) {
           return "[[source]] entries or minimum-agreeing-sources changed; restart tock to apply";
         }
+        // Steering (helper N): the clock mode, thresholds and files are read once, at start.
+        const steeringKeys = (c: TockConfig) => JSON.stringify({ ...c.synchronization, localStratum: 0 });
+        if (client !== undefined && steeringKeys(next) !== steeringKeys(current)) {
+          return "[synchronization] clock, step/panic thresholds, max-slew-rate, drift-file or leap-seconds-file changed; restart tock to apply";
+        }
         const previous = current;
         try {
           applyPolicies(next);
@@ -291,14 +366,7 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
         }
         return undefined;
       },
-      stop: () => {
-        stopped ??= (async () => {
-          dgram.logSummary(true);
-          batch?.logSummary(true);
-          await stopAll();
-        })();
-        return stopped;
-      },
+      stop,
     };
   } catch (err) {
     await stopAll();
@@ -306,7 +374,7 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
   }
 }
 
-function dropPrivilegesIfConfigured(config: TockConfig, logger: Logger): void {
+function dropPrivilegesIfConfigured(config: TockConfig, logger: Logger, keepCapSysTime: boolean): void {
   const { user, group } = config.daemon;
   const isRoot = process.geteuid?.() === 0;
   if (user === undefined) {
@@ -317,7 +385,7 @@ function dropPrivilegesIfConfigured(config: TockConfig, logger: Logger): void {
     logger.warn({ user }, "not started as root: [daemon] user ignored, keeping the current user");
     return;
   }
-  const dropped = dropPrivileges(user, group);
+  const dropped = dropPrivileges(user, group, { keepCapSysTime });
   logger.info(dropped, `dropped privileges to ${dropped.user} (uid ${dropped.uid}, gid ${dropped.gid})`);
 }
 

@@ -17,6 +17,12 @@ import { serverReportsFromMetrics } from "./management.js";
 /** chrony's reference id for `local stratum` (127.127.1.1); the daemon serves it for local-stratum. */
 const LOCAL_REFERENCE_ID = 0x7f7f0101;
 
+export interface ClockPart {
+  mode: ClockMode;
+  why: string;
+  clock?: AdjustableClock;
+}
+
 export interface ReportParts {
   /** The state served to clients right now. */
   served: () => ServerSystemState;
@@ -25,7 +31,9 @@ export interface ReportParts {
   /** Wall clock for `generatedAt`. */
   nowUnix: () => UnixTime;
   metrics: MetricsRegistry;
-  clock: { mode: ClockMode; why: string; clock?: AdjustableClock };
+  /** The clock part; a function when it is only known later (the daemon opens its clock after the
+   *  privilege drop, but binds the management socket before it). */
+  clock: ClockPart | (() => ClockPart);
   /** The per-source table (from the client pipeline); none yet → []. */
   sources?: () => SourceReport[];
   /** Tracking figures the discipline knows (offsets, frequency, skew, …), overriding the defaults. */
@@ -41,9 +49,10 @@ export function reportProvider(parts: ReportParts): () => ManagementReport {
   const version = parts.version ?? packageVersion();
   return () => {
     const served = parts.served();
+    const clock = typeof parts.clock === "function" ? parts.clock() : parts.clock;
     let kernel = null;
     try {
-      kernel = parts.clock.clock?.readState() ?? null;
+      kernel = clock.clock?.readState() ?? null;
     } catch {
       kernel = null; // the status must not fail because adjtimex did
     }
@@ -51,7 +60,7 @@ export function reportProvider(parts: ReportParts): () => ManagementReport {
       version: REPORT_VERSION,
       generatedAt: parts.nowUnix(),
       daemon: { pid: process.pid, version, uptimeSeconds: (performance.now() - startedAt) / 1000 },
-      clock: { mode: parts.clock.mode, why: parts.clock.why, kernel },
+      clock: { mode: clock.mode, why: clock.why, kernel },
       system: { ...systemFromServed(served, parts.ntpToUnix), ...(parts.tracking?.() ?? {}) },
       sources: parts.sources?.() ?? [],
       servers: serverReportsFromMetrics(parts.metrics),
@@ -60,7 +69,7 @@ export function reportProvider(parts: ReportParts): () => ManagementReport {
 }
 
 /** The clock part of ReportParts for the clock the discipline steers (openSystemClock's result). */
-export function clockPart(opened: OpenedClock): ReportParts["clock"] {
+export function clockPart(opened: OpenedClock): ClockPart {
   const kind = opened.clock.capabilities.kind;
   return { mode: kind === "linux" ? "steer" : kind, why: opened.why, clock: opened.clock };
 }
