@@ -235,6 +235,17 @@ describe("the daemon steers an injected clock", () => {
     }
   });
 
+  it("SIGHUP cannot change the clock mode, thresholds or files of a running client (restart needed)", async () => {
+    const r = await rig('clock = "auto"', 0);
+    try {
+      const next = parseConfig(configText('clock = "observe"'), "steering.toml");
+      expect(r.daemon.reload(next)).toMatch(/\[synchronization\] clock, .* changed; restart tock to apply/);
+      expect(r.daemon.reload(parseConfig(configText('clock = "auto"\nlocal-stratum = 10'), "steering.toml"))).toBeUndefined();
+    } finally {
+      await r.daemon.stop();
+    }
+  });
+
   it("a missing or broken drift file is logged and ignored", async () => {
     const dir = tempDir();
     const broken = join(dir, "broken.drift");
