@@ -219,7 +219,9 @@ class TlsKeChannel implements KeChannel {
     private readonly socket: tls.TLSSocket,
     timeoutMs: number,
   ) {
-    this.timer = setTimeout(() => this.fail(new KeFailure("timeout", `NTS-KE did not complete within ${timeoutMs} ms`)), timeoutMs);
+    // unref: the socket keeps the process alive while the exchange runs; the deadline alone must not
+    // hold a stopping daemon open for up to timeoutMs.
+    this.timer = setTimeout(() => this.fail(new KeFailure("timeout", `NTS-KE did not complete within ${timeoutMs} ms`)), timeoutMs).unref();
     socket.on("data", (chunk: Buffer) => {
       this.queuedBytes += chunk.length;
       if (this.queuedBytes > MAX_QUEUED_BYTES) {
