@@ -217,7 +217,7 @@ describe.skipIf(!built || !openssl)("tock daemon as an NTS server", () => {
       const cookies = openResponse(aead, s, new Uint8Array(c.received[0]!), uid);
       expect(cookies?.length).toBe(3);
       const mangled = ke.cookies[1]!.slice();
-      mangled[50] ^= 1;
+      mangled[50] = mangled[50]! ^ 1;
       const bad = ntsRequest(aead, s, mangled);
       await send(c.socket, bad.packet, ntpPort, "127.0.0.1");
       expect(await until(() => c.received.length === 2, 3000)).toBe(true);

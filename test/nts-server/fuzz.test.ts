@@ -22,7 +22,7 @@ const efArb = (cookie: Uint8Array) =>
 const skeletonArb = (cookie: Uint8Array) =>
   fc.tuple(
     fc.uint8Array({ minLength: 32, maxLength: 64 }),
-    fc.oneof(fc.constant(cookie), fc.tuple(fc.nat(cookie.length - 1), fc.integer({ min: 1, max: 255 })).map(([at, x]) => { const c = cookie.slice(); c[at] ^= x; return c; }), fc.uint8Array({ minLength: 40, maxLength: 120 })),
+    fc.oneof(fc.constant(cookie), fc.tuple(fc.nat(cookie.length - 1), fc.integer({ min: 1, max: 255 })).map(([at, x]) => { const c = cookie.slice(); c[at] = c[at]! ^ x; return c; }), fc.uint8Array({ minLength: 40, maxLength: 120 })),
     fc.integer({ min: 0, max: 9 }),
     fc.uint8Array({ minLength: 32, maxLength: 64 }),
   ).map(([uid, c, placeholders, authRest]) => {

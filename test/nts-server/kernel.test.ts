@@ -98,14 +98,14 @@ describe("NTS NAK", () => {
   };
 
   it("for a cookie whose key id is unknown", async () => {
-    const { r, uid, nts } = await nakFor((c) => { c[0] ^= 0xff; return c; });
+    const { r, uid, nts } = await nakFor((c) => { c[0] = c[0]! ^ 0xff; return c; });
     isNak(r.response!, uid);
     expect(nts.counters().nak_unknown_key).toBe(1);
   });
 
   it("for any flipped bit of the cookie body", async () => {
     for (const byte of [5, 30, 60, 103]) {
-      const { r, uid, nts } = await nakFor((c) => { c[byte] ^= 0x01; return c; });
+      const { r, uid, nts } = await nakFor((c) => { c[byte] = c[byte]! ^ 0x01; return c; });
       isNak(r.response!, uid);
       expect(nts.counters().nak_bad_cookie).toBe(1);
     }
@@ -257,7 +257,7 @@ describe("property: the response is never larger than the request", () => {
           const { packet } = ntsRequest(aead, s, cookies[which]!, {
             placeholders, encryptedPlaceholders: encrypted, nonceLength: nl, uid: new Uint8Array(uidLength),
           });
-          for (const [at, x] of flips) packet[48 + (at % (packet.length - 48))] ^= x;
+          for (const [at, x] of flips) packet[48 + (at % (packet.length - 48))] = packet[48 + (at % (packet.length - 48))]! ^ x;
           nts.refillRandom();
           const r = kernel.handleOne(packet, CLIENT, 123, T0, T0);
           if (r.response !== null) expect(r.response.length).toBeLessThanOrEqual(packet.length);
