@@ -2,7 +2,8 @@
 // DNS and timers, feeds their samples to the system process, and hands out what it produces — clock
 // actions for the discipline's clock, the system state for the server kernels, and a report for the
 // management socket. All decisions live in ts/protocol (source.ts, pool.ts, system.ts); this file only
-// carries their actions out.
+// carries their actions out. The reports are read out of its state by client-report.ts; timers sit
+// behind scheduler.ts.
 //
 // I/O is injected (Scheduler, ClientTransport, Resolver, random bytes), with the real implementations
 // as defaults, so the same loop runs in virtual time in tests:
@@ -17,44 +18,30 @@
 //     that server differs from before, the source is re-attached to selection (new filter, new
 //     refid): samples of one server never mix with another's.
 import { randomBytes } from "node:crypto";
-import { performance } from "node:perf_hooks";
 import type { TockCore } from "../core/api.js";
 import { createAead, type Aead } from "../core/aead.js";
 import type { WasmInstance } from "../core/instance.js";
-import { createSelection, type SelectionResult, type SelectionTunables } from "../core/selection.js";
+import { createSelection, type SelectionTunables } from "../core/selection.js";
 import type { SourceConfig } from "../config/index.js";
 import type { Logger } from "../observe/logger.js";
 import { Pool, type PoolAction } from "../protocol/pool.js";
 import { referenceIdForAddress } from "../protocol/refid.js";
 import type { ServerSystemState } from "../protocol/server-policy.js";
-import { NtpSource, RANDOM_BYTES_PER_POLL, type SourceAddress, type SourceCounters } from "../protocol/source.js";
-import { NTS_RANDOM_BYTES_PER_POLL, NtsSource, type NtsSourceAction, type NtsStatus } from "../protocol/nts-source.js";
+import { NtpSource, RANDOM_BYTES_PER_POLL, type SourceAddress } from "../protocol/source.js";
+import { NTS_RANDOM_BYTES_PER_POLL, NtsSource, type NtsSourceAction } from "../protocol/nts-source.js";
 import { TlsKeDialer, type KeDialer } from "./nts-ke-client.js";
 import { establishNtsSession } from "./nts-establish.js";
 import type { NtsSession } from "../protocol/nts-client.js";
-import { SystemProcess, type ClockAction, type Discipline, type SelectRound, type SourceStatusWord, type SystemUpdate } from "../protocol/system.js";
+import { SystemProcess, type ClockAction, type Discipline, type SelectRound } from "../protocol/system.js";
 import type { SourceReport, SystemReport } from "../protocol/status.js";
 import type { Resolver } from "./resolver.js";
 import type { ClientTransport, ExchangeSocket } from "./udp.js";
+import { realScheduler, type Scheduler } from "./scheduler.js";
+import { buildClientReport, buildSourceTable, buildTracking, type ClientReport, type ReportInputs } from "./client-report.js";
 
-/** Timers on a monotonic timeline in seconds. */
-export interface Scheduler {
-  now(): number;
-  /** Calls `fn` at monotonic time `at` (or soon after); returns a handle for cancel(). */
-  at(at: number, fn: () => void): unknown;
-  cancel(handle: unknown): void;
-}
-
-/** Real timers: performance.now() and unref'd setTimeout (they never keep the process alive alone). */
-export const realScheduler: Scheduler = {
-  now: () => performance.now() / 1000,
-  at(at, fn) {
-    const t = setTimeout(fn, Math.max(0, (at - performance.now() / 1000) * 1000));
-    t.unref();
-    return t;
-  },
-  cancel: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+// Callers import these from here; they live in files of their own.
+export { realScheduler, type Scheduler } from "./scheduler.js";
+export type { ClientReport, ClientSourceReport } from "./client-report.js";
 
 /** Seconds between discipline ticks, pool reviews and served-state refreshes (RFC 5905 §12: 1 s). */
 const TICK_SECONDS = 1;
@@ -92,52 +79,6 @@ export interface NtpClientOptions {
   maxSources?: number;
   /** NTS-KE dialer for `nts` sources (default: TLS, TlsKeDialer) and the AEAD (default: one on `wasm`). */
   nts?: { dialer?: KeDialer; aead?: Aead; keTimeoutMs?: number };
-}
-
-/** One row of the source table (`tock sources`). */
-export interface ClientSourceReport {
-  /** As configured (`host[:port]`), or for pool members "pool-name (address)". */
-  name: string;
-  mode: "server" | "pool" | "nts";
-  address: string;
-  port: number;
-  state: SourceStatusWord;
-  reach: number;
-  /** Poll interval (log2 s), stratum and leap of the server, reference id it sends. */
-  poll: number;
-  stratum: number;
-  leap: number;
-  serverRefid: number;
-  /** Filtered peer offset, delay, dispersion and jitter (s); undefined before the first sample. */
-  offset: number | undefined;
-  delay: number | undefined;
-  dispersion: number | undefined;
-  jitter: number | undefined;
-  /** Seconds since the last valid sample (undefined: none yet). */
-  lastSampleAgo: number | undefined;
-  /** Offset of the newest raw sample (s). */
-  lastOffset: number | undefined;
-  /** Root distance λ (s), the error bound selection uses; undefined before the first sample. */
-  rootDistance: number | undefined;
-  counters: SourceCounters;
-  /** Why it stopped (denied) or why NTS failed, when it did. */
-  note?: string;
-  /** NTS sources: KE server, AEAD, cookies, NTS counters. */
-  nts?: NtsStatus;
-}
-
-export interface ClientReport {
-  /** Selection status of the last round ("ok", "no-majority", "no-candidates"), or "initialising". */
-  status: SelectionResult["status"] | "initialising";
-  /** Index into `sources` of the system peer, or null. */
-  systemPeer: number | null;
-  /** The last update (offset etc.), if any, and seconds since it. */
-  lastUpdate: SystemUpdate | undefined;
-  lastUpdateAgo: number | undefined;
-  /** What the server currently serves. */
-  served: ServerSystemState;
-  observeOnly: boolean;
-  sources: ClientSourceReport[];
 }
 
 interface Slot {
@@ -223,75 +164,28 @@ export class NtpClient {
   }
 
   report(): ClientReport {
-    const now = this.scheduler.now();
-    const result = this.system.result;
-    const live = this.slots.filter((s) => !s.stopped);
-    const sources = live.map((s): ClientSourceReport => {
-      const f = this.system.filterState(s.index);
-      const src = s.source;
-      return {
-        name: s.name, mode: s.mode, address: src.to.address, port: src.to.port,
-        state: this.system.word(s.index), reach: src.reach, poll: Math.log2(src.pollInterval),
-        stratum: src.stratum, leap: src.leap, serverRefid: src.serverRefid,
-        offset: f.used ? f.offset : undefined, delay: f.used ? f.delay : undefined,
-        dispersion: f.used ? f.dispersion : undefined, jitter: f.used ? f.jitter : undefined,
-        lastSampleAgo: src.lastSampleAt === undefined ? undefined : now - src.lastSampleAt,
-        lastOffset: src.lastOffset, rootDistance: this.system.rootDistance(s.index, now), counters: src.counters,
-        ...noteOf(src),
-        ...(src instanceof NtsSource ? { nts: src.status } : {}),
-      };
-    });
-    const peerSlot = result?.systemPeer == null ? -1 : live.findIndex((s) => s.index === result.systemPeer);
-    return {
-      status: result?.status ?? "initialising",
-      systemPeer: peerSlot >= 0 ? peerSlot : null,
-      lastUpdate: this.system.lastUpdate,
-      lastUpdateAgo: this.lastUpdateAt === undefined ? undefined : now - this.lastUpdateAt,
-      served: this.system.serverState(now),
-      observeOnly: this.options.discipline === undefined,
-      sources,
-    };
+    return buildClientReport(this.reportInputs());
   }
 
   /** The source table of the management report (ts/protocol/status.ts, `tock sources`). */
   sourceTable(): SourceReport[] {
-    const now = this.scheduler.now();
-    return this.slots.filter((s) => !s.stopped).map((s): SourceReport => {
-      const src = s.source;
-      const f = this.system.filterState(s.index);
-      const host = src.to.family === 6 ? `[${src.to.address}]` : src.to.address;
-      const lastSample = src.lastSampleAt === undefined || src.lastOffset === undefined || src.lastDelay === undefined
-        ? null
-        : { offset: src.lastOffset, delay: src.lastDelay, agoSeconds: now - src.lastSampleAt };
-      return {
-        name: s.name, address: `${host}:${src.to.port}`, kind: s.mode, state: this.system.word(s.index),
-        ...(noteOf(src).note === undefined ? {} : { reason: noteOf(src).note }),
-        stratum: src.counters.samples + src.counters.unsynchronised > 0 ? src.stratum : null,
-        pollLog2: Math.log2(src.pollInterval), reach: src.reach, lastSample,
-        offset: f.used ? f.offset : null, delay: f.used ? f.delay : null, jitter: f.used ? f.jitter : null,
-        rootDistance: this.system.rootDistance(s.index, now) ?? null,
-      };
-    });
+    return buildSourceTable(this.reportInputs());
   }
 
-  /**
-   * What the client knows of the management report's system part: the reference's name, the last
-   * update's offset and the interval between updates. In observe mode the clock is never corrected,
-   * so its error now is simply −Θ of the last update (our clock − true time); with a discipline that
-   * figure belongs to the discipline and is left out here.
-   */
+  /** The management report's system part as far as the client knows it (client-report.ts). */
   tracking(): Partial<SystemReport> {
-    const u = this.system.lastUpdate;
-    const result = this.system.result;
-    const peer = result?.systemPeer == null ? undefined : this.slots.find((s) => !s.stopped && s.index === result.systemPeer);
-    const out: Partial<SystemReport> = {};
-    if (peer !== undefined && result?.status === "ok") out.referenceName = peer.name;
-    if (u !== undefined) {
-      out.lastOffset = u.offset;
-      if (this.options.discipline === undefined) out.systemTimeOffset = -u.offset;
-    }
-    if (this.lastUpdateAt !== undefined && this.previousUpdateAt !== undefined) out.updateIntervalSeconds = this.lastUpdateAt - this.previousUpdateAt;
-    return out;
+    return buildTracking(this.reportInputs());
+  }
+
+  private reportInputs(): ReportInputs {
+    return {
+      system: this.system,
+      slots: this.slots,
+      now: this.scheduler.now(),
+      observeOnly: this.options.discipline === undefined,
+      lastUpdateAt: this.lastUpdateAt,
+      previousUpdateAt: this.previousUpdateAt,
+    };
   }
 
   // --- sources -------------------------------------------------------------------------------
@@ -319,17 +213,7 @@ export class NtpClient {
       localPrecisionLog2: this.options.precisionLog2,
       version: config.ntpVersion,
     });
-    let index: number;
-    try {
-      index = this.system.attach(source, referenceIdForAddress(to.address));
-    } catch (err) {
-      this.options.logger.error({ source: name }, `cannot add source: ${(err as Error).message}`);
-      return;
-    }
-    const slot: Slot = { source, index, name, mode, pool, config, timer: undefined, sockets: new Map(), stopped: false };
-    this.slots.push(slot);
-    this.options.logger.info({ source: name, address: to.address, port: to.port }, `source ${name} added`);
-    this.sourceActions(slot, source.start(this.scheduler.now()));
+    this.enrol(source, to.address, { name, mode, pool, config }, { address: to.address, port: to.port }, `source ${name} added`);
   }
 
   /** An NTS source starts with NTS-KE (its first poll asks for one); attached at once, so reports show it. */
@@ -342,16 +226,30 @@ export class NtpClient {
       localPrecisionLog2: this.options.precisionLog2,
       version: config.ntpVersion,
     });
+    this.enrol(source, config.host, { name: config.address, mode: "nts", pool: undefined, config }, {}, `nts source ${config.address} added`);
+  }
+
+  /**
+   * Attaches a new source to selection (reference id from `refidAddress`), gives it a slot and starts
+   * it. A full selection is logged and the source dropped.
+   */
+  private enrol(
+    source: NtpSource | NtsSource,
+    refidAddress: string,
+    slotFields: Pick<Slot, "name" | "mode" | "pool" | "config">,
+    logFields: Record<string, unknown>,
+    message: string,
+  ): void {
     let index: number;
     try {
-      index = this.system.attach(source, referenceIdForAddress(config.host));
+      index = this.system.attach(source, referenceIdForAddress(refidAddress));
     } catch (err) {
-      this.options.logger.error({ source: config.address }, `cannot add source: ${(err as Error).message}`);
+      this.options.logger.error({ source: slotFields.name }, `cannot add source: ${(err as Error).message}`);
       return;
     }
-    const slot: Slot = { source, index, name: config.address, mode: "nts", pool: undefined, config, timer: undefined, sockets: new Map(), stopped: false };
+    const slot: Slot = { source, index, ...slotFields, timer: undefined, sockets: new Map(), stopped: false };
     this.slots.push(slot);
-    this.options.logger.info({ source: config.address }, `nts source ${config.address} added`);
+    this.options.logger.info({ source: slotFields.name, ...logFields }, message);
     this.sourceActions(slot, source.start(this.scheduler.now()));
   }
 
@@ -567,10 +465,4 @@ export class NtpClient {
     });
     this.pendingTimers.add(handle);
   }
-}
-
-/** Why a source stopped (KoD) or why its NTS failed, for reports. */
-function noteOf(source: NtpSource | NtsSource): { note?: string } {
-  const note = source.denialReason ?? (source instanceof NtsSource ? source.failure : undefined);
-  return note === undefined ? {} : { note };
 }
