@@ -11,13 +11,16 @@
 //   sent ← clock_gettime; hand it to the interleaved table for the responses that asked (RFC 9769)
 //
 // Transmit timestamp bound: T3 in a response is `now`, read before the kernel call, so it precedes
-// the real transmission by the kernel call for the batch plus the sendmmsg up to that datagram:
-// measured per batch as `tx_lead_ns` (Σ and max in the counters). Interleaved clients get `sent`,
-// read after sendmmsg returned, instead.
+// the real transmission by the kernel call for the batch (≈ 70 ns per request) plus the sendmmsg
+// up to that datagram (≈ 3 µs per datagram on loopback): measured per batch as `tx_lead_ns` (Σ and
+// max in the counters) — a few µs for the small batches of normal load, ≈ 100 µs for a full batch
+// of 32 at saturation. Interleaved clients get `sent`, read after sendmmsg returned, instead (late
+// by at most the same amount for the first datagram of a batch).
 //
 // The loop never returns to the event loop (that would cost a macrotask per batch); everything it
-// needs from the main thread comes through shared memory (stop flag, system state, a command word),
-// and its counters go back the same way, every PUBLISH_MS and when it stops.
+// needs from the main thread comes through shared memory (stop flag, system state, a command word,
+// the policy version — the policy itself is read from a MessagePort synchronously with
+// receiveMessageOnPort), and its counters go back the same way, every PUBLISH_MS and when it stops.
 //
 // Run as a worker: the main thread (batch-engine.ts) starts this file with workerData of type
 // WorkerSetup. BatchLoop is exported so tests can drive the same loop in-thread.
@@ -28,11 +31,11 @@ import type { WasmInstance } from "../core/instance.js";
 import { createServerKernel, type ServerKernel } from "../core/server.js";
 import { COUNTERS, type ServerPolicyOptions } from "../protocol/server-policy.js";
 import { BatchSocketIo, type SendResult, type SlotLayout } from "./batch-io.js";
-import { COMMAND_CRASH, ENGINE_COUNTERS, SharedServerState, WORKER_COUNTERS, WORKER_COUNTER_INDEX as C } from "./shared-state.js";
+import { COMMAND_CRASH, SharedServerState, WORKER_COUNTERS, WORKER_COUNTER_INDEX as C } from "./shared-state.js";
 
 /** How often a busy worker publishes its counters (ms); an idle one publishes after each empty wait. */
 const PUBLISH_MS = 20;
-/** On stop: batches still read from the socket and answered before closing it (bounded drain). */
+/** On stop: batches still read from the socket and answered before exiting (bounded drain). */
 const DRAIN_MAX_BATCHES = 64;
 
 /** What the main thread sends a worker (structured-cloned; the Module is shared, not copied). */
@@ -315,5 +318,3 @@ if (!isMainThread && (workerData as WorkerSetup | undefined)?.kind === "tock-bat
     });
   });
 }
-
-export { ENGINE_COUNTERS };
