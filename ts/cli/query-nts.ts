@@ -12,7 +12,8 @@ import type { NtpTimestamp } from "../core/api.js";
 import type { Aead } from "../core/aead.js";
 import { buildClientRequest, matchResponse, type ClientSample } from "../protocol/client-exchange.js";
 import { AEAD_NAMES, NtsAssociation, aeadNonceLength, UNIQUE_ID_BYTES, type NtsSession } from "../protocol/nts-client.js";
-import { KeFailure, keyExchange, type KeDialer } from "../daemon/nts-ke-client.js";
+import type { KeDialer } from "../daemon/nts-ke-client.js";
+import { keyExchangeFirstAnswering } from "../daemon/nts-establish.js";
 import { ResolveError, type ResolvedAddress } from "../daemon/resolver.js";
 import type { Endpoint } from "../daemon/udp.js";
 import { where, type NtsInfo, type QueryResult } from "./query-output.js";
@@ -79,22 +80,18 @@ export async function queryNts(options: QueryOptions, deps: QueryDeps): Promise<
   /** One NTS-KE, trying the KE server's addresses in order while the failure is only the network. */
   async function establish(): Promise<NtsSession | QueryResult> {
     keyExchanges++;
-    let failure: KeFailure | undefined;
-    let lastEndpoint: Endpoint | undefined;
-    for (const { address, family } of keAddresses) {
-      lastEndpoint = { address, port: options.port, family };
-      try {
-        return await keyExchange(nts!.dialer, { address, port: options.port, host: options.host, caFile: options.caFile }, { timeoutMs: options.timeoutMs });
-      } catch (err) {
-        failure = err instanceof KeFailure ? err : new KeFailure("tls", describeError(err));
-        if (failure.kind !== "network" && failure.kind !== "timeout") break;
-      }
-    }
+    const attempt = await keyExchangeFirstAnswering(
+      keAddresses,
+      { host: options.host, port: options.port, caFile: options.caFile },
+      { dialer: nts!.dialer, timeoutMs: options.timeoutMs },
+    );
+    if (attempt.ok) return attempt.session;
+    const last = attempt.lastTried;
     return {
       status: "nts-ke-failure",
       exitCode: ExitCode.NtsKeFailure,
-      ...(lastEndpoint ? { server: lastEndpoint } : {}),
-      message: `NTS-KE with ${keServer} failed: ${failure?.message ?? "no address"}`,
+      ...(last ? { server: { address: last.address, port: options.port, family: last.family } } : {}),
+      message: `NTS-KE with ${keServer} failed: ${attempt.failure?.message ?? "no address"}`,
     };
   }
 
