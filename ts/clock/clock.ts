@@ -3,7 +3,7 @@
 // This is the READ-ONLY view (enough for queries and for serving time). Steering the clock (slew,
 // step, frequency, leap, maxerror) belongs to a separate, wider interface added with the discipline,
 // so code that only reads time can never steer it by accident.
-import type { NtpTimestamp } from "../core/api.js";
+import type { NtpTimestamp, UnixTime } from "../core/api.js";
 
 export interface Clock {
   /** The current realtime as a 64-bit NTP timestamp (32.32 fixed point, era folded in). */
@@ -25,4 +25,17 @@ const FRACTION_SCALE = 4294967296;
  */
 export function addSeconds(ts: NtpTimestamp, seconds: number): NtpTimestamp {
   return BigInt.asUintN(64, ts + BigInt(Math.round(seconds * FRACTION_SCALE)));
+}
+
+const NS_PER_S = 1_000_000_000n;
+
+/** Nanoseconds since the Unix epoch (may be negative) as whole seconds and 0 ≤ nanos < 1e9. */
+export function unixTimeFromNs(ns: bigint): UnixTime {
+  let seconds = ns / NS_PER_S;
+  let nanos = ns % NS_PER_S;
+  if (nanos < 0n) {
+    nanos += NS_PER_S;
+    seconds -= 1n;
+  }
+  return { seconds: Number(seconds), nanos: Number(nanos) };
 }

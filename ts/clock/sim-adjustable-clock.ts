@@ -24,7 +24,7 @@
 // error as float64 seconds (sub-picosecond resolution at the offsets that matter). Randomness comes
 // in as a function (seed it): no hidden RNG, so a seed reproduces a run exactly.
 import type { NtpTimestamp, UnixTime } from "../core/api.js";
-import { addSeconds } from "./clock.js";
+import { addSeconds, unixTimeFromNs } from "./clock.js";
 import {
   assertFinite,
   KERNEL_MAX_FREQUENCY_PPM,
@@ -163,12 +163,12 @@ export class SimAdjustableClock implements AdjustableClock {
 
   /** True time as an NTP timestamp (what a perfect server would read). */
   trueNow(): NtpTimestamp {
-    return this.toNtp(split(this.trueNs));
+    return this.toNtp(unixTimeFromNs(this.trueNs));
   }
 
   /** True time as Unix time. */
   trueUnix(): UnixTime {
-    return split(this.trueNs);
+    return unixTimeFromNs(this.trueNs);
   }
 
   /** Clock − true, seconds: the quantity the discipline tries to drive to zero. */
@@ -199,7 +199,7 @@ export class SimAdjustableClock implements AdjustableClock {
   }
 
   nowUnix(): UnixTime {
-    return split(this.trueNs + BigInt(Math.round(this.error * 1e9)));
+    return unixTimeFromNs(this.trueNs + BigInt(Math.round(this.error * 1e9)));
   }
 
   readState(): ClockState {
@@ -331,16 +331,6 @@ export class SimAdjustableClock implements AdjustableClock {
 
 function clampError(seconds: number): number {
   return Math.max(0, Math.min(MAX_ERROR_LIMIT_SECONDS, seconds));
-}
-
-function split(ns: bigint): UnixTime {
-  let seconds = ns / NS_PER_S;
-  let nanos = ns % NS_PER_S;
-  if (nanos < 0n) {
-    nanos += NS_PER_S;
-    seconds -= 1n;
-  }
-  return { seconds: Number(seconds), nanos: Number(nanos) };
 }
 
 /** A standard normal deviate from two uniforms (Box–Muller); deterministic for a seeded `random`. */

@@ -21,7 +21,7 @@
 // performance.now(), float milliseconds with microsecond-ish resolution; precision reflects that.
 import { createRequire } from "node:module";
 import type { NtpTimestamp, UnixTime } from "../core/api.js";
-import type { Clock } from "./clock.js";
+import { unixTimeFromNs, type Clock } from "./clock.js";
 
 /** Converts Unix time to an NTP timestamp: inject the core's `unixToNtp` (one source of truth). */
 export type UnixToNtp = (t: UnixTime) => NtpTimestamp;
@@ -79,7 +79,7 @@ export class SystemClock implements Clock {
       // Re-read: a send timestamp must be as late as possible, not a few µs stale by the re-sample.
       mono = process.hrtime.bigint();
     }
-    return splitNs(mono + this.offsetNs);
+    return unixTimeFromNs(mono + this.offsetNs);
   }
 
   /** Re-measures realtime − monotonic now. Call after stepping the clock. */
@@ -129,16 +129,6 @@ export class SystemClock implements Clock {
   private realtimeNs(): bigint {
     return process.hrtime.bigint() + this.offsetNs;
   }
-}
-
-function splitNs(ns: bigint): UnixTime {
-  let seconds = ns / NS_PER_S;
-  let nanos = ns % NS_PER_S;
-  if (nanos < 0n) {
-    nanos += NS_PER_S;
-    seconds -= 1n;
-  }
-  return { seconds: Number(seconds), nanos: Number(nanos) };
 }
 
 /** Fallback realtime: float milliseconds since the epoch (sub-µs digits are noise). */
