@@ -210,6 +210,33 @@ export function send(socket: dgram.Socket, bytes: Uint8Array, port: number, host
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+export interface ProcessOutcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node script ...args` to completion (SIGKILL after `timeoutMs`); its exit code and output. */
+export function runProcess(script: string, args: string[], timeoutMs = 20_000): Promise<ProcessOutcome> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Runs the built `tock` CLI (dist/) with `args`. */
+export function runCli(args: string[]): Promise<ProcessOutcome> {
+  return runProcess(CLI, args);
+}
+
 /** Waits until `cond()` holds or `timeoutMs` passes; returns the final value of cond(). */
 export async function until(cond: () => boolean, timeoutMs = 2000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

@@ -5,7 +5,7 @@
 // shutdown, observe mode never adjusts. And the safety net: under vitest no path can steer the real
 // clock (openSystemClock / openSteeringClock / steeringIntended / a daemon with clock = "steer"), and
 // a real `tock daemon` process started by a test reports `observe` on its management socket.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,7 +25,7 @@ import type { ClockAction } from "../../ts/protocol/system.js";
 import { silentLogger } from "../../ts/observe/logger.js";
 import { core } from "../source/support.js";
 import { VirtualNet, VirtualScheduler, type VirtualServer } from "../source/virtual-net.js";
-import { CLI, built, freeUdpPort, startDaemon as startDaemonProcess, stopAll } from "./process-helpers.js";
+import { built, runCli, freeUdpPort, startDaemon as startDaemonProcess, stopAll } from "./process-helpers.js";
 
 const toNtp = (t: { seconds: number; nanos: number }) => core.unixToNtp(t);
 const SERVERS = ["192.0.2.1", "192.0.2.2", "192.0.2.3"];
@@ -329,21 +329,6 @@ describe("tests can never steer the real clock", () => {
 });
 
 describe.skipIf(!built)("a real tock daemon process started by a test", () => {
-  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      child.on("close", (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
-  }
-
   it('reports "Clock mode : observe" with clock = "auto" and sources, even as root', async () => {
     const dir = tempDir();
     const socket = join(dir, "observe.sock");
@@ -368,12 +353,12 @@ describe.skipIf(!built)("a real tock daemon process started by a test", () => {
       await daemon.waitForLine((l) => typeof l.msg === "string" && l.msg.startsWith("management socket ready"));
       await daemon.waitForLine((l) => typeof l.msg === "string" && l.msg.startsWith("client started"));
       expect(daemon.lines.some((l) => l.msg === "client started in observe mode: sources are polled and reported, the clock is not adjusted")).toBe(true);
-      const json = await cli(["status", "-c", config, "--json"]);
+      const json = await runCli(["status", "-c", config, "--json"]);
       expect(json.code).toBe(0);
       const report = JSON.parse(json.stdout) as { clock: { mode: string; why: string } };
       expect(report.clock.mode).toBe("observe");
       expect(report.clock.why).toMatch(/TOCK_NO_CLOCK_STEERING or VITEST/);
-      const text = await cli(["status", "-c", config]);
+      const text = await runCli(["status", "-c", config]);
       expect(text.stdout).toMatch(/^Clock mode\s+: observe/m);
     } finally {
       const exit = await daemon.stop();

@@ -3,13 +3,13 @@
 // the same system clock, the offset must be close to zero. A second chronyd, shifted +2 s with
 // libfaketime, checks the SIGN and size of the offset; a third one with no time source checks how
 // an unsynchronised server is reported.
-import { spawn } from "node:child_process";
 import path from "node:path";
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { realDeps, runQuery, ExitCode } from "../../ts/cli/query.js";
 import { packageRoot } from "../../ts/daemon/load-core.js";
 import { peerOrSkip, startChronydServer, stopAllPeers, findPeer, REQUIRE_INTEROP, type ChronydServer } from "./peers.js";
+import { runProcess } from "../daemon/process-helpers.js";
 
 const chronyd = peerOrSkip("chronyd", "chronyc", "setpriv");
 
@@ -126,18 +126,3 @@ describe.skipIf(!chronyd)("tock query ↔ chronyd", () => {
     expect(usage.code).toBe(ExitCode.Usage);
   });
 });
-
-function runProcess(script: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}

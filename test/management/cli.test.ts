@@ -1,6 +1,5 @@
 // `tock status` and `tock sources`: the renderers on a fixed report, the commands in-process against
 // a management socket served by a daemon-like provider, and the built CLI as a process.
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -8,7 +7,7 @@ import { startManagementServer, type ManagementServer } from "../../ts/observe/m
 import { renderSources, renderStatus, formatDuration, formatReferenceId } from "../../ts/cli/status-output.js";
 import { run as runStatus } from "../../ts/cli/status.js";
 import { run as runSources } from "../../ts/cli/sources.js";
-import { CLI, built } from "../daemon/process-helpers.js";
+import { built, runCli } from "../daemon/process-helpers.js";
 import { daemonLikeProvider, tempDir } from "./fixtures.js";
 
 const tmp = tempDir();
@@ -152,29 +151,14 @@ describe("tock status / tock sources in-process", () => {
 });
 
 describe.skipIf(!built)("tock status / sources as a process", () => {
-  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      child.on("close", (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
-  }
-
   it("prints the same as in-process, and exit codes hold", async () => {
-    const status = await cli(["status", "-c", configPath]);
+    const status = await runCli(["status", "-c", configPath]);
     expect(status.code).toBe(0);
     expect(status.stdout).toContain("Reference ID    : 7F000001 (127.0.0.1:11123)");
-    const sources = await cli(["sources", "-c", configPath, "--json"]);
+    const sources = await runCli(["sources", "-c", configPath, "--json"]);
     expect(sources.code).toBe(0);
     expect(JSON.parse(sources.stdout).sources).toHaveLength(3);
-    const unreachable = await cli(["sources", "--socket", join(tmp.dir, "none.sock")]);
+    const unreachable = await runCli(["sources", "--socket", join(tmp.dir, "none.sock")]);
     expect(unreachable.code).toBe(3);
   });
 });

@@ -1,6 +1,5 @@
 // The management socket inside the daemon: in-process (startDaemon) and as processes (`tock daemon`
 // then `tock status` / `tock sources` finding the socket from the same config file).
-import { spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { existsSync, lstatSync } from "node:fs";
 import { join } from "node:path";
@@ -10,7 +9,7 @@ import { startDaemon } from "../../ts/daemon/daemon.js";
 import { silentLogger } from "../../ts/observe/logger.js";
 import { requestReport } from "../../ts/cli/observe-client.js";
 import { linuxClockAvailable } from "../../ts/clock/linux-clock.js";
-import { CLI, built, clientRequest, freeUdpPort, startDaemon as startDaemonProcess, stopAll } from "../daemon/process-helpers.js";
+import { built, runCli, clientRequest, freeUdpPort, startDaemon as startDaemonProcess, stopAll } from "../daemon/process-helpers.js";
 import { tempDir } from "./fixtures.js";
 
 const tmp = tempDir();
@@ -86,21 +85,6 @@ describe("daemon with a management socket (in-process)", () => {
 });
 
 describe.skipIf(!built)("tock daemon + tock status / sources as processes", () => {
-  function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-      child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-      const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-      child.on("close", (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-    });
-  }
-
   it("status and sources find the daemon through -c FILE; after it stops they exit 3", async () => {
     const port = await freeUdpPort();
     const socket = join(tmp.dir, "process.sock");
@@ -108,21 +92,21 @@ describe.skipIf(!built)("tock daemon + tock status / sources as processes", () =
     const config = join(daemon.dir, "tock.toml");
     try {
       await daemon.waitForLine((l) => typeof l.msg === "string" && l.msg.startsWith("management socket ready"));
-      const status = await cli(["status", "-c", config]);
+      const status = await runCli(["status", "-c", config]);
       expect(status.stderr).toBe("");
       expect(status.code).toBe(0);
       expect(status.stdout).toMatch(/^Reference ID\s+: 494E4954 \(INIT\)$/m);
       expect(status.stdout).toMatch(/^Leap status\s+: Not synchronised$/m);
       expect(status.stdout).toContain(`Server          : 127.0.0.1:${port}: received 0`);
-      const sources = await cli(["sources", "-c", config, "-v"]);
+      const sources = await runCli(["sources", "-c", config, "-v"]);
       expect(sources.code).toBe(0);
       expect(sources.stdout).toContain("(no sources configured)");
-      const json = await cli(["status", "-c", config, "--json"]);
+      const json = await runCli(["status", "-c", config, "--json"]);
       expect(JSON.parse(json.stdout).daemon.pid).toBe(daemon.pid);
     } finally {
       await daemon.stop();
     }
-    const after = await cli(["status", "--socket", socket]);
+    const after = await runCli(["status", "--socket", socket]);
     expect(after.code).toBe(3);
   });
 });
