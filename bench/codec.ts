@@ -15,8 +15,8 @@
 //   batch     validate `--batch` packets per call with pkt_validate_batch: once with the packets
 //             already in linear memory (as when the receive path writes there directly) and once
 //             including the copy in. JS: the validation loop over the same packets.
-import { performance } from "node:perf_hooks";
 import { loadFreshCore } from "../ts/daemon/load-core.js";
+import { itemsPerSecond } from "./measure.js";
 import type { CoreExports } from "../ts/core/layout.js";
 import type { ExtensionField, NtpHeader, ParsedPacket } from "../ts/core/api.js";
 
@@ -185,21 +185,9 @@ function parseArgs(argv: string[]): Args {
 
 let sink = 0;
 
-/** Runs `round` (which processes `perRound` packets) repeatedly for ~ms; returns packets/s. */
+/** Packets (rows) per second of `round` over ~ms: the shared loop of bench/measure.ts, 16 rounds per clock read. */
 function measure(ms: number, perRound: number, round: () => void): number {
-  // Warm-up so both sides run optimised code; bounded in time like the measurement.
-  const warmEnd = performance.now() + Math.min(ms / 4, 200);
-  while (performance.now() < warmEnd) round();
-  let rounds = 0;
-  const start = performance.now();
-  const end = start + ms;
-  let now = start;
-  while (now < end) {
-    for (let i = 0; i < 16; i++) round();
-    rounds += 16;
-    now = performance.now();
-  }
-  return (rounds * perRound) / ((now - start) / 1000);
+  return itemsPerSecond(ms, perRound, round, 16);
 }
 
 async function main(): Promise<void> {

@@ -15,9 +15,9 @@
 // Inputs: N servers, true offsets 0 ± 1 ms except every fifth at +150 ms (a falseticker), delays
 // 10–30 ms, samples 64 s apart; 4096 rounds pre-generated so both sides see identical numbers.
 // Before timing, the two implementations are checked to give identical results on the whole stream.
-import { performance } from "node:perf_hooks";
 import { isDeepStrictEqual } from "node:util";
 import { loadFreshCore } from "../ts/daemon/load-core.js";
+import { itemsPerSecond } from "./measure.js";
 import { createSelection, type Candidate, type FilterSample } from "../ts/core/selection.js";
 import { BaselineSelection } from "./selection-baseline.js";
 
@@ -35,19 +35,9 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
+/** Packets (rows) per second of `round` over ~ms: the shared loop of bench/measure.ts, 8 rounds per clock read. */
 function measure(ms: number, perRound: number, round: () => void): number {
-  const warmEnd = performance.now() + Math.min(ms / 4, 200);
-  while (performance.now() < warmEnd) round();
-  let rounds = 0;
-  const start = performance.now();
-  const end = start + ms;
-  let now = start;
-  while (now < end) {
-    for (let i = 0; i < 8; i++) round();
-    rounds += 8;
-    now = performance.now();
-  }
-  return (rounds * perRound) / ((now - start) / 1000);
+  return itemsPerSecond(ms, perRound, round, 8);
 }
 
 /** Deterministic inputs: ROUNDS × N samples and the N candidates. */
