@@ -15,6 +15,7 @@ import { createServerKernel } from "../ts/core/server.js";
 import { createAead, type Aead } from "../ts/core/aead.js";
 import { createNtsServerCore } from "../ts/core/nts-server.js";
 import { wasmPath } from "../ts/daemon/load-core.js";
+import { clientHeader, sealedNtsRequest } from "./nts-request.js";
 
 const args = process.argv.slice(2);
 const msArg = args.indexOf("--ms");
@@ -22,34 +23,9 @@ const BUDGET_MS = msArg >= 0 ? Number(args[msArg + 1]) : 300;
 const BATCH = 64;
 const NOW = (3_972_844_800n << 32n) | 0x12345678n;
 
-const pad4 = (n: number) => (n + 3) & ~3;
-function field(type: number, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + pad4(body.length));
-  new DataView(out.buffer).setUint16(0, type);
-  new DataView(out.buffer).setUint16(2, out.length);
-  out.set(body, 4);
-  return out;
-}
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.length; }
-  return out;
-}
-
 /** A client's NTS request (RFC 8915 §5.7) sealed with c2s. */
 function ntsRequest(aead: Aead, alg: number, c2s: Uint8Array, cookie: Uint8Array, placeholders: number): Uint8Array {
-  const header = new Uint8Array(48);
-  header[0] = (4 << 3) | 3;
-  const ad = concat([header, field(0x0104, randomBytes(32)), field(0x0204, cookie), ...Array.from({ length: placeholders }, () => field(0x0304, new Uint8Array(cookie.length)))]);
-  const nonce = randomBytes(alg >= 30 ? 12 : 16);
-  const ct = aead.seal(alg, c2s, nonce, [ad], new Uint8Array(0));
-  const body = new Uint8Array(4 + pad4(nonce.length) + pad4(ct.length) + (16 - pad4(nonce.length)));
-  new DataView(body.buffer).setUint16(0, nonce.length);
-  new DataView(body.buffer).setUint16(2, ct.length);
-  body.set(nonce, 4);
-  body.set(ct, 4 + pad4(nonce.length));
-  return concat([ad, field(0x0404, body)]);
+  return sealedNtsRequest(aead, alg, c2s, cookie, placeholders, clientHeader());
 }
 
 async function main(): Promise<void> {

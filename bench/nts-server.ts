@@ -17,13 +17,13 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
-import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { LinuxUdpSocket, MessageBatch } from "../ts/daemon/linux-udp.js";
 import { buildKeRequest, decodeKeMessage, interpretKeResponse, NTS_EXPORTER_LABEL, ntsExporterContext } from "../ts/protocol/nts-ke-records.js";
 import { instantiateWasm } from "../ts/core/instance.js";
 import { createAead, type Aead } from "../ts/core/aead.js";
 import { packageRoot, wasmPath } from "../ts/daemon/load-core.js";
+import { clientHeader, pad4, sealedNtsRequest } from "./nts-request.js";
 import { readFileSync } from "node:fs";
 
 const args = process.argv.slice(2);
@@ -81,39 +81,14 @@ async function keyExchange(port: number, ca: string): Promise<Session> {
   }
 }
 
-const pad4 = (n: number) => (n + 3) & ~3;
-function field(type: number, body: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + pad4(body.length));
-  new DataView(out.buffer).setUint16(0, type);
-  new DataView(out.buffer).setUint16(2, out.length);
-  out.set(body, 4);
-  return out;
-}
-const concat = (parts: Uint8Array[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) { out.set(p, at); at += p.length; }
-  return out;
-};
-
 /** POOL sealed requests; request i carries transmit = (seconds, i). */
 function buildRequests(aead: Aead, s: Session, placeholders: number, seconds: number): Uint8Array[] {
   return Array.from({ length: POOL }, (_, i) => {
-    const header = new Uint8Array(48);
-    header[0] = (4 << 3) | 3;
+    const header = clientHeader();
     const v = new DataView(header.buffer);
     v.setUint32(40, seconds);
     v.setUint32(44, i);
-    const ad = concat([header, field(0x0104, randomBytes(32)), field(0x0204, s.cookie),
-      ...Array.from({ length: placeholders }, () => field(0x0304, new Uint8Array(s.cookie.length)))]);
-    const nonce = randomBytes(16);
-    const ct = aead.seal(15, s.c2s, nonce, [ad], new Uint8Array(0));
-    const body = new Uint8Array(4 + 16 + ct.length);
-    new DataView(body.buffer).setUint16(0, 16);
-    new DataView(body.buffer).setUint16(2, ct.length);
-    body.set(nonce, 4);
-    body.set(ct, 20);
-    return concat([ad, field(0x0404, body)]);
+    return sealedNtsRequest(aead, 15, s.c2s, s.cookie, placeholders, header);
   });
 }
 
