@@ -16,7 +16,7 @@ import type { SourceConfig } from "../../ts/config/index.js";
 import { NtpClient } from "../../ts/daemon/client.js";
 import { KeFailure, SimKeDialer } from "../../ts/daemon/nts-ke-client.js";
 import { StaticResolver } from "../../ts/daemon/resolver.js";
-import type { ClientTransport, Datagram, Endpoint, ExchangeSocket } from "../../ts/daemon/udp.js";
+import type { ClientTransport, Endpoint, ExchangeSocket } from "../../ts/daemon/udp.js";
 import { silentLogger } from "../../ts/observe/logger.js";
 import { EF_NTS_AUTHENTICATOR, EF_NTS_COOKIE, EF_NTS_COOKIE_PLACEHOLDER, EF_UNIQUE_IDENTIFIER, aeadKeyLength } from "../../ts/protocol/nts-client.js";
 import { buildKeResponse, decodeKeMessage, interpretKeRequest, REQUEST_LIMITS } from "../../ts/protocol/nts-ke-records.js";
@@ -24,7 +24,7 @@ import { unsynchronisedState } from "../../ts/protocol/server-policy.js";
 import type { ClockAction } from "../../ts/protocol/system.js";
 import { fields, ntsResponse } from "../nts-client/support.js";
 import { core, ntpAt, randomSource, requestNonce, seconds, wasm } from "../source/support.js";
-import { VirtualScheduler } from "../source/virtual-net.js";
+import { VirtualScheduler, virtualExchangeSocket } from "../source/virtual-net.js";
 
 export { core, wasm };
 export const aead: Aead = createAead(wasm, { maxMessageBytes: 4096, maxKeys: 4 });
@@ -196,49 +196,13 @@ export function ntsWorld(options: WorldOptions = {}) {
   const transport: ClientTransport = {
     async open(to: Endpoint, timeoutMs: number): Promise<ExchangeSocket> {
       state.opened++;
-      const queue: Datagram[] = [];
-      let waiter: ((d: Datagram | null) => void) | undefined;
-      let closed = false;
-      let expired = false;
-      const wake = (d: Datagram | null) => {
-        const w = waiter;
-        waiter = undefined;
-        w?.(d);
-      };
-      const deadline = scheduler.at(scheduler.now() + timeoutMs / 1000, () => {
-        expired = true;
-        wake(null);
+      return virtualExchangeSocket(scheduler, timeoutMs, (bytes, t1, deliver) => {
+        const replies = to.address === NTP_ADDRESS && to.port === NTP_PORT ? answer(bytes, t1) : [];
+        const sent = requests.at(-1);
+        if (sent !== undefined && sent.bytes === bytes) sent.to = to;
+        else requests.push({ t: t1, to, bytes, placeholders: 0, cookieSession: -1 }); // sent elsewhere: recorded, unanswered
+        for (const r of replies) deliver(t1 + r.after, r.bytes);
       });
-      return {
-        async send(bytes: Uint8Array) {
-          const t1 = scheduler.now();
-          const replies = to.address === NTP_ADDRESS && to.port === NTP_PORT ? answer(bytes, t1) : [];
-          const sent = requests.at(-1);
-          if (sent !== undefined && sent.bytes === bytes) sent.to = to;
-          else requests.push({ t: t1, to, bytes, placeholders: 0, cookieSession: -1 }); // sent elsewhere: recorded, unanswered
-          for (const r of replies) {
-            scheduler.at(t1 + r.after, () => {
-              if (closed) return;
-              const d = { bytes: r.bytes, receivedAt: ntpAt(scheduler.now()) };
-              if (waiter !== undefined) wake(d);
-              else queue.push(d);
-            });
-          }
-          return ntpAt(t1);
-        },
-        receive() {
-          if (closed || expired) return Promise.resolve(null);
-          const d = queue.shift();
-          if (d !== undefined) return Promise.resolve(d);
-          return new Promise((r) => (waiter = r));
-        },
-        close() {
-          if (closed) return;
-          closed = true;
-          scheduler.cancel(deadline);
-          wake(null);
-        },
-      };
     },
   };
 

@@ -69,56 +69,70 @@ export class VirtualNet implements ClientTransport {
 
   async open(to: Endpoint, timeoutMs: number): Promise<ExchangeSocket> {
     this.opened++;
-    const sched = this.scheduler;
-    const net = this;
-    const queue: Datagram[] = [];
-    let waiter: ((d: Datagram | null) => void) | undefined;
-    let closed = false;
-    let expired = false;
-    const wake = (d: Datagram | null) => {
-      const w = waiter;
-      waiter = undefined;
-      w?.(d);
-    };
-    const deadline = sched.at(sched.now() + timeoutMs / 1000, () => {
-      expired = true;
-      wake(null);
+    return virtualExchangeSocket(this.scheduler, timeoutMs, (bytes, t1, deliver) => {
+      this.requests++;
+      const server = this.servers.get(`${to.address}|${to.port}`);
+      if (server === undefined || server.silent) return;
+      const oneWay = server.delay ?? 0.005;
+      const fields = server.kiss !== undefined
+        ? { stratum: 0, referenceId: ascii(server.kiss), offset: server.offset, delay: 2 * oneWay }
+        // Reference id 10.0.0.1: an upstream none of the test's sources is (no loop detection).
+        : { stratum: server.stratum ?? 2, offset: server.offset, delay: 2 * oneWay, referenceId: 0x0a000001 };
+      deliver(t1 + 2 * oneWay, response(core, bytes, t1, fields));
     });
-    return {
-      async send(bytes: Uint8Array) {
-        const t1 = sched.now();
-        net.requests++;
-        const server = net.servers.get(`${to.address}|${to.port}`);
-        if (server !== undefined && !server.silent) {
-          const oneWay = server.delay ?? 0.005;
-          const fields = server.kiss !== undefined
-            ? { stratum: 0, referenceId: ascii(server.kiss), offset: server.offset, delay: 2 * oneWay }
-            // Reference id 10.0.0.1: an upstream none of the test's sources is (no loop detection).
-            : { stratum: server.stratum ?? 2, offset: server.offset, delay: 2 * oneWay, referenceId: 0x0a000001 };
-          const reply = response(core, bytes, t1, fields);
-          sched.at(t1 + 2 * oneWay, () => {
-            if (closed) return;
-            const d = { bytes: reply, receivedAt: ntpAt(sched.now()) };
-            if (waiter !== undefined) wake(d);
-            else queue.push(d);
-          });
-        }
-        return ntpAt(t1);
-      },
-      receive() {
-        if (closed || expired) return Promise.resolve(null);
-        const d = queue.shift();
-        if (d !== undefined) return Promise.resolve(d);
-        return new Promise((r) => (waiter = r));
-      },
-      close() {
-        if (closed) return;
-        closed = true;
-        sched.cancel(deadline);
-        wake(null);
-      },
-    };
   }
+}
+
+/**
+ * One request's socket in virtual time: `onSend` sees each datagram sent (at virtual time t1) and may
+ * `deliver` answers at later virtual times; receive() yields them in order and null once the
+ * exchange's deadline (timeoutMs from opening) has passed or the socket is closed.
+ */
+export function virtualExchangeSocket(
+  sched: Scheduler,
+  timeoutMs: number,
+  onSend: (bytes: Uint8Array, t1: number, deliver: (at: number, bytes: Uint8Array) => void) => void,
+): ExchangeSocket {
+  const queue: Datagram[] = [];
+  let waiter: ((d: Datagram | null) => void) | undefined;
+  let closed = false;
+  let expired = false;
+  const wake = (d: Datagram | null) => {
+    const w = waiter;
+    waiter = undefined;
+    w?.(d);
+  };
+  const deadline = sched.at(sched.now() + timeoutMs / 1000, () => {
+    expired = true;
+    wake(null);
+  });
+  const deliver = (at: number, bytes: Uint8Array) => {
+    sched.at(at, () => {
+      if (closed) return;
+      const d = { bytes, receivedAt: ntpAt(sched.now()) };
+      if (waiter !== undefined) wake(d);
+      else queue.push(d);
+    });
+  };
+  return {
+    async send(bytes: Uint8Array) {
+      const t1 = sched.now();
+      onSend(bytes, t1, deliver);
+      return ntpAt(t1);
+    },
+    receive() {
+      if (closed || expired) return Promise.resolve(null);
+      const d = queue.shift();
+      if (d !== undefined) return Promise.resolve(d);
+      return new Promise((r) => (waiter = r));
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      sched.cancel(deadline);
+      wake(null);
+    },
+  };
 }
 
 function ascii(code: string): number {
