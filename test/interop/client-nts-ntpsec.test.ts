@@ -10,48 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../../ts/daemon/load-core.js";
 import type { SourceReport } from "../../ts/protocol/status.js";
 import { makeTestPki, type TestPki } from "../nts-client/certs.js";
-import {
-  NTPSEC_PYTHONPATH,
-  REQUIRE_INTEROP,
-  peerOrSkip,
-  privateTempDir,
-  requirePeer,
-  runCommand,
-  startProcess,
-  stopAllPeers,
-  type PeerProcess,
-} from "./peers.js";
+import { namespacesWork, peerOrSkip, privateTempDir, requirePeer, runCommand, startNtpsecNtsServer, startProcess, stopAllPeers, type PeerProcess } from "./peers.js";
 
 const main = path.join(packageRoot(), "dist", "ts", "cli", "main.js");
 
-async function namespacesWork(): Promise<boolean> {
-  const result = await runCommand("unshare", ["-n", "true"], { timeoutMs: 5000 });
-  if (result.code !== 0 && REQUIRE_INTEROP) throw new Error(`unshare -n fails (REQUIRE_INTEROP=1): ${result.stderr}`);
-  return result.code === 0;
-}
 const available = peerOrSkip("ntpd", "setpriv", "timeout", "openssl") !== undefined && (await namespacesWork());
-
-function startNtpsecNtsServer(pki: TestPki): PeerProcess {
-  const dir = privateTempDir("tock-client-ntpsec-nts-");
-  const configFile = path.join(dir, "ntp.conf");
-  fs.writeFileSync(
-    configFile,
-    [
-      "interface ignore wildcard", "interface listen 127.0.0.1", "tos orphan 8 orphanwait 0",
-      "disable ntp", "disable kernel", `statsdir ${dir}/`, "restrict default ignore", "restrict 127.0.0.1",
-      `nts cert ${pki.serverCert}`, `nts key ${pki.serverKey}`, `nts cookie ${path.join(dir, "nts-keys")}`, "nts enable",
-    ].join("\n") + "\n",
-  );
-  const ntpd = [
-    requirePeer("timeout"), "--kill-after=5", "300",
-    requirePeer("setpriv"), "--bounding-set", "-sys_time",
-    requirePeer("ntpd"), "-n", "-c", configFile, "-p", path.join(dir, "ntpd.pid"), "-l", path.join(dir, "ntpd.log"),
-  ];
-  const loUp =
-    "ip link set lo up 2>/dev/null || python3 -c \"import socket,fcntl,struct; " +
-    "fcntl.ioctl(socket.socket(), 0x8914, struct.pack('16sH14x', b'lo', 0x1|0x8|0x40))\"";
-  return startProcess("ntpd", "unshare", ["-n", "sh", "-c", `(${loUp}) && exec "$@"`, "sh", ...ntpd], { PYTHONPATH: NTPSEC_PYTHONPATH });
-}
 
 /** `tock daemon` inside ntpd's namespace, bounded in time, without CAP_SYS_TIME. */
 function startTockIn(ntpd: PeerProcess, dir: string, caFile: string): { proc: PeerProcess; socket: string } {
@@ -89,7 +52,7 @@ describe.skipIf(!available)("tock daemon nts source ↔ NTPsec ntpd NTS server (
   beforeAll(async () => {
     expect(fs.existsSync(main), "run `npm run build` first (npm test does)").toBe(true);
     pki = await makeTestPki(peerOrSkip("openssl")!, privateTempDir("tock-client-ntpsec-pki-"));
-    ntpd = startNtpsecNtsServer(pki);
+    ntpd = startNtpsecNtsServer(pki, "tock-client-ntpsec-nts-").proc;
   }, 60_000);
 
   afterAll(stopAllPeers);

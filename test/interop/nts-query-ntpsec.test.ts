@@ -1,37 +1,19 @@
 // tock's NTS client against NTPsec ntpd's NTS server (1.2.2: AEAD 15, 16, 17), private CA:
 // `tock query --nts` must show authenticated samples with an offset near zero.
 //
-// NTPsec 1.2.2 binds its NTS-KE listener to 0.0.0.0:4460 and [::]:4460 with no option to narrow
-// it, so ntpd runs in a private network namespace (`unshare -n`, only its own loopback) and the
-// `tock` command runs inside that namespace too (`nsenter`): nothing is exposed beyond this test,
-// and neither port 123 nor 4460 of the machine is touched. Otherwise ntpd runs as in
-// peer-ntpsec.ts: orphan mode, `disable ntp`/`disable kernel`, no CAP_SYS_TIME, lifetime cap.
+// ntpd runs in a private network namespace (peer-ntpsec-nts.ts says why) and the `tock` command
+// runs inside that namespace too (`nsenter`): nothing is exposed beyond this test.
 import fs from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ExitCode } from "../../ts/cli/query.js";
 import { packageRoot } from "../../ts/daemon/load-core.js";
 import { makeTestPki, type TestPki } from "../nts-client/certs.js";
-import {
-  NTPSEC_PYTHONPATH,
-  REQUIRE_INTEROP,
-  peerOrSkip,
-  privateTempDir,
-  requirePeer,
-  runCommand,
-  startProcess,
-  stopAllPeers,
-  type PeerProcess,
-} from "./peers.js";
+import { namespacesWork, peerOrSkip, privateTempDir, runCommand, startNtpsecNtsServer, stopAllPeers, type PeerProcess } from "./peers.js";
 
 const KE_PORT = 4460;
 const main = path.join(packageRoot(), "dist", "ts", "cli", "main.js");
 
-async function namespacesWork(): Promise<boolean> {
-  const result = await runCommand("unshare", ["-n", "true"], { timeoutMs: 5000 });
-  if (result.code !== 0 && REQUIRE_INTEROP) throw new Error(`unshare -n fails (REQUIRE_INTEROP=1): ${result.stderr}`);
-  return result.code === 0;
-}
 const available = peerOrSkip("ntpd", "setpriv", "timeout", "openssl") !== undefined && (await namespacesWork());
 
 interface Run {
@@ -52,38 +34,9 @@ async function tockQueryIn(ntpd: PeerProcess, ...args: string[]): Promise<Run> {
   return { code: result.code, json, stderr: result.stderr };
 }
 
-async function startNtpsecNtsServer(pki: TestPki): Promise<PeerProcess> {
-  const dir = privateTempDir("tock-ntpsec-nts-");
-  const configFile = path.join(dir, "ntp.conf");
-  fs.writeFileSync(
-    configFile,
-    [
-      "interface ignore wildcard",
-      "interface listen 127.0.0.1",
-      "tos orphan 8 orphanwait 0",
-      "disable ntp",
-      "disable kernel",
-      `statsdir ${dir}/`,
-      "restrict default ignore",
-      "restrict 127.0.0.1",
-      `nts cert ${pki.serverCert}`,
-      `nts key ${pki.serverKey}`,
-      `nts cookie ${path.join(dir, "nts-keys")}`,
-      "nts enable",
-    ].join("\n") + "\n",
-  );
-  const ntpd = [
-    requirePeer("timeout"), "--kill-after=5", "300",
-    requirePeer("setpriv"), "--bounding-set", "-sys_time",
-    requirePeer("ntpd"), "-n", "-c", configFile, "-p", path.join(dir, "ntpd.pid"), "-l", path.join(dir, "ntpd.log"),
-  ];
-  // unshare and sh exec in turn, so the PID the harness stops is `timeout`, which passes TERM on.
-  // The new namespace's loopback starts down: `ip` (iproute2) raises it, or, where iproute2 is not
-  // installed, python3 (which NTPsec's tools need anyway) does the same SIOCSIFFLAGS ioctl.
-  const loUp =
-    "ip link set lo up 2>/dev/null || python3 -c \"import socket,fcntl,struct; " +
-    "fcntl.ioctl(socket.socket(), 0x8914, struct.pack('16sH14x', b'lo', 0x1|0x8|0x40))\"";
-  const proc = startProcess("ntpd", "unshare", ["-n", "sh", "-c", `(${loUp}) && exec "$@"`, "sh", ...ntpd], { PYTHONPATH: NTPSEC_PYTHONPATH });
+/** ntpd with NTS in its namespace (peer-ntpsec-nts.ts), once it serves its orphan time. */
+async function startNtpsecNtsServerReady(pki: TestPki): Promise<PeerProcess> {
+  const { proc, dir } = startNtpsecNtsServer(pki, "tock-ntpsec-nts-");
   // Ready when a plain query sees the orphan parent (stratum 8): it answers stratum 16 before that.
   const deadline = Date.now() + 20_000;
   for (;;) {
@@ -105,7 +58,7 @@ describe.skipIf(!available)("tock NTS client ↔ NTPsec ntpd NTS server (private
   beforeAll(async () => {
     expect(fs.existsSync(main), "run `npm run build` first (npm test does)").toBe(true);
     pki = await makeTestPki(peerOrSkip("openssl")!, privateTempDir("tock-nts-pki-"));
-    ntpd = await startNtpsecNtsServer(pki);
+    ntpd = await startNtpsecNtsServerReady(pki);
   }, 60_000);
 
   afterAll(stopAllPeers);

@@ -22,8 +22,10 @@
 //
 // Files: peer-find.ts (locating peers, peerOrSkip), peer-process.ts (ports, temp dirs, processes,
 // locks, readiness), peer-chrony.ts (chronyd server/client, chronyc), peer-ntpsec.ts (ntpd, ntpq,
-// ntpdig). Import everything from here.
+// ntpdig), peer-ntpsec-nts.ts (ntpd as an NTS server in a private network namespace). Import
+// everything from here.
 export * from "./peer-find.js";
 export * from "./peer-process.js";
 export * from "./peer-chrony.js";
 export * from "./peer-ntpsec.js";
+export * from "./peer-ntpsec-nts.js";
