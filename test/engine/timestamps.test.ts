@@ -35,6 +35,10 @@ describe.skipIf(!linuxOnly)("kernel receive timestamps (in-thread loop)", () => 
     const client = await Client.open("127.0.0.1");
     cleanup.push(() => client.close());
 
+    // Linux stamps datagrams on arrival only once its timestamping switch is on: the first socket
+    // asking for SO_TIMESTAMPNS turns it on through deferred work, and until then a datagram is
+    // stamped when it is read. Give that a moment, so this measures arrival stamps.
+    await new Promise((r) => setTimeout(r, 100));
     const t1 = realtimeNs();
     await client.send(request(), socket.localPort());
     await new Promise((r) => setTimeout(r, 30)); // the request sits in the socket buffer
