@@ -14,10 +14,11 @@
 // kernel as oversize, exactly as node:dgram's full-length delivery is), address family, port, the
 // 4 or 16 address bytes, and the receive timestamp. That timestamp is the kernel's (SO_TIMESTAMPNS,
 // CLOCK_REALTIME at the socket's receive path), converted here to NTP 32.32 with the core's rounding
-// (asm/timestamp.ts unixToNtp: fraction = round(ns · 2^32 / 10^9)). Caveat seen in testing: Linux
-// stamps on arrival only once its global timestamping switch is on, which the first SO_TIMESTAMPNS
-// socket turns on through deferred work; a datagram arriving in the few ms before that is stamped
-// when it is read (still never later than the userspace reading, just less early).
+// (asm/timestamp.ts unixToNtp: fraction = round(ns · 2^32 / 10^9)). Caveat: Linux stamps on arrival
+// only once its global timestamping switch is on, which the first SO_TIMESTAMPNS socket turns on
+// through deferred work; a datagram arriving before that is stamped when it is read (never later
+// than the userspace reading, just less early). Seen once in ~20 test runs, for a datagram sent
+// right after the socket was created; the engine's sockets exist well before traffic.
 //
 // Layout of the native block (x86_64/aarch64 Linux ABI, as ts/daemon/linux-udp.ts):
 //   recv mmsghdr × N (64 B) | send mmsghdr × N | send iovec × N (16 B) | recv iovec × N |
