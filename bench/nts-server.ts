@@ -9,8 +9,10 @@
 // rate-limits (the flood comes from one address).
 //
 //   npx tsc -p tsconfig.json && node dist/bench/nts-server.js [--seconds 3] [--placeholders 0,7]
+//                                                            [--ke-seconds 3] [--ke-concurrency 8]
 //
-// Prints responses/s per server and the ratio tock ÷ chronyd. Note: tock serves NTS with its
+// Prints responses/s per server and the ratio tock ÷ chronyd, then NTS-KE handshakes/s (complete key
+// exchanges by concurrent TLS clients in this process) for each server and the ratio. Note: tock serves NTS with its
 // node:dgram engine (the batch engine does not carry NTS yet).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
@@ -33,6 +35,8 @@ const arg = (name: string, fallback: string) => {
 };
 const SECONDS = Number(arg("seconds", "3"));
 const PLACEHOLDERS = arg("placeholders", "0,7").split(",").map(Number);
+const KE_SECONDS = Number(arg("ke-seconds", "3"));
+const KE_CONCURRENCY = Number(arg("ke-concurrency", "8"));
 const POOL = 4096;
 const BATCH = 32;
 const NTP_UNIX = 2_208_988_800;
@@ -50,35 +54,61 @@ function freePorts(): { ntp: number; ke: number } {
 
 interface Session { cookie: Uint8Array; c2s: Uint8Array; s2c: Uint8Array }
 
+/** One NTS-KE over TLS 1.3 (AEAD 15): the first cookie and the exported C2S/S2C keys. */
+function keyExchangeOnce(port: number, ca: string): Promise<Session> {
+  return new Promise<Session>((resolve, reject) => {
+    const socket = connect({ host: "127.0.0.1", port, ca, servername: "localhost", ALPNProtocols: ["ntske/1"] });
+    const chunks: Buffer[] = [];
+    let keys: { c2s: Uint8Array; s2c: Uint8Array } | undefined;
+    socket.on("secureConnect", () => {
+      keys = {
+        c2s: new Uint8Array(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(ntsExporterContext(15, "c2s")))),
+        s2c: new Uint8Array(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(ntsExporterContext(15, "s2c")))),
+      };
+      socket.write(buildKeRequest({ aeadAlgorithms: [15] }));
+    });
+    socket.on("data", (c: Buffer) => chunks.push(c));
+    socket.on("error", reject);
+    socket.on("close", () => {
+      const p = decodeKeMessage(Buffer.concat(chunks));
+      const r = p.state === "done" ? interpretKeResponse(p.records, [15]) : undefined;
+      if (!r?.ok || !keys) return reject(new Error("NTS-KE failed"));
+      resolve({ cookie: r.value.cookies[0]!, ...keys });
+    });
+  });
+}
+
+/** A key exchange, retried for up to 10 s while the server starts. */
 async function keyExchange(port: number, ca: string): Promise<Session> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {
-      return await new Promise<Session>((resolve, reject) => {
-        const socket = connect({ host: "127.0.0.1", port, ca, servername: "localhost", ALPNProtocols: ["ntske/1"] });
-        const chunks: Buffer[] = [];
-        let keys: { c2s: Uint8Array; s2c: Uint8Array } | undefined;
-        socket.on("secureConnect", () => {
-          keys = {
-            c2s: new Uint8Array(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(ntsExporterContext(15, "c2s")))),
-            s2c: new Uint8Array(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(ntsExporterContext(15, "s2c")))),
-          };
-          socket.write(buildKeRequest({ aeadAlgorithms: [15] }));
-        });
-        socket.on("data", (c: Buffer) => chunks.push(c));
-        socket.on("error", reject);
-        socket.on("close", () => {
-          const p = decodeKeMessage(Buffer.concat(chunks));
-          const r = p.state === "done" ? interpretKeResponse(p.records, [15]) : undefined;
-          if (!r?.ok || !keys) return reject(new Error("NTS-KE failed"));
-          resolve({ cookie: r.value.cookies[0]!, ...keys });
-        });
-      });
+      return await keyExchangeOnce(port, ca);
     } catch (err) {
       if (Date.now() > deadline) throw err;
       await sleep(200);
     }
   }
+}
+
+/**
+ * NTS-KE handshakes per second: `concurrency` clients each run complete key exchanges (TCP + TLS 1.3
+ * handshake + records + 8 cookies) back to back for `seconds`. Counts successes and failures.
+ */
+async function handshakes(port: number, ca: string, seconds: number, concurrency: number): Promise<{ rate: number; failed: number }> {
+  const end = performance.now() + seconds * 1000;
+  let ok = 0, failed = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (performance.now() < end) {
+      try {
+        await keyExchangeOnce(port, ca);
+        ok++;
+      } catch {
+        failed++;
+      }
+    }
+  }));
+  return { rate: ok / seconds, failed };
 }
 
 /** POOL sealed requests; request i carries transmit = (seconds, i). */
@@ -210,6 +240,15 @@ async function main(): Promise<void> {
         process.stdout.write(s.name.padEnd(10) + String(placeholders).padStart(13) + String(r.size).padStart(7) + Math.round(r.rate).toString().padStart(10) +
           `${r.verified}/${r.verified + r.failed}`.padStart(10) + (base && s.name !== "chronyd" ? (r.rate / base).toFixed(2) : "").padStart(8) + "\n");
       }
+    }
+    process.stdout.write(`\nNTS-KE handshakes/s (${KE_CONCURRENCY} concurrent clients, ${KE_SECONDS} s, P-256 certificate):\n`);
+    let keBase: number | undefined;
+    for (const s of servers) {
+      await handshakes(s.ports.ke, ca, 0.3, KE_CONCURRENCY); // warm-up
+      const r = await handshakes(s.ports.ke, ca, KE_SECONDS, KE_CONCURRENCY);
+      if (s.name === "chronyd") keBase = r.rate;
+      process.stdout.write(s.name.padEnd(10) + Math.round(r.rate).toString().padStart(10) + ` failed ${r.failed}`.padStart(12) +
+        (keBase && s.name !== "chronyd" ? (r.rate / keBase).toFixed(2) : "").padStart(8) + "\n");
     }
   } finally {
     for (const c of children) if (c.pid !== undefined) c.kill("SIGTERM");
