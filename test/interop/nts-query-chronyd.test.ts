@@ -3,20 +3,15 @@
 // shows authenticated samples with an offset near zero (both ends read this machine's clock). A
 // CA that did not sign the server's certificate makes the KE fail with its own exit code.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ExitCode, realDeps, runQuery } from "../../ts/cli/query.js";
+import { ExitCode } from "../../ts/cli/query.js";
+import { runTockQuery } from "./tock-query.js";
 import { TlsKeDialer, keyExchange } from "../../ts/daemon/nts-ke-client.js";
 import { makeTestPki, type TestPki } from "../nts-client/certs.js";
 import { freePort, peerOrSkip, privateTempDir, startChronydServer, stopAllPeers, type ChronydServer } from "./peers.js";
 
 const available = peerOrSkip("chronyd", "chronyc", "setpriv", "openssl");
 
-async function tockQuery(...argv: string[]): Promise<{ code: number; json: Record<string, unknown>; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const deps = { ...(await realDeps({ nts: true })), stdout: (t: string) => out.push(t), stderr: (t: string) => err.push(t) };
-  const code = await runQuery(["--json", ...argv], deps);
-  return { code, json: JSON.parse(out.join("")) as Record<string, unknown>, stderr: err.join("") };
-}
+const tockQuery = (...argv: string[]) => runTockQuery(argv, { nts: true });
 
 describe.skipIf(!available)("tock NTS client ↔ chronyd NTS server", () => {
   let server: ChronydServer;

@@ -5,7 +5,8 @@
 // every AEAD the server offers included, and that the server's NAK path drives the client's re-KE.
 import { createSocket, type Socket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ExitCode, realDeps, runQuery } from "../../ts/cli/query.js";
+import { ExitCode } from "../../ts/cli/query.js";
+import { runTockQuery } from "./tock-query.js";
 import { webcrypto } from "node:crypto";
 import { createAead, type Aead } from "../../ts/core/aead.js";
 import type { TockCore } from "../../ts/core/api.js";
@@ -18,22 +19,11 @@ import { loadFreshCore } from "../../ts/daemon/load-core.js";
 import { NtsService } from "../../ts/daemon/nts-service.js";
 import { makeTestPki, type TestPki } from "../nts-client/certs.js";
 import { freePort, peerOrSkip, privateTempDir, stopAllPeers } from "./peers.js";
+import { nowNtp } from "./nts-server-support.js";
 
 const openssl = peerOrSkip("openssl");
 
-const NTP_EPOCH_OFFSET = 2_208_988_800n;
-function nowNtp(): bigint {
-  const ns = BigInt(Date.now()) * 1_000_000n;
-  return ((ns / 1_000_000_000n + NTP_EPOCH_OFFSET) << 32n) | (((ns % 1_000_000_000n) << 32n) / 1_000_000_000n);
-}
-
-async function tockQuery(...argv: string[]): Promise<{ code: number; json: Record<string, unknown>; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const deps = { ...(await realDeps({ nts: true })), stdout: (t: string) => out.push(t), stderr: (t: string) => err.push(t) };
-  const code = await runQuery(["--json", ...argv], deps);
-  return { code, json: JSON.parse(out.join("")) as Record<string, unknown>, stderr: err.join("") };
-}
+const tockQuery = (...argv: string[]) => runTockQuery(argv, { nts: true });
 
 describe.skipIf(!openssl)("tock query --nts ↔ tock NTS server", () => {
   let pki: TestPki;

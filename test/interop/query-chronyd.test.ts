@@ -6,7 +6,8 @@
 import path from "node:path";
 import fs from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { realDeps, runQuery, ExitCode } from "../../ts/cli/query.js";
+import { ExitCode } from "../../ts/cli/query.js";
+import { runTockQuery } from "./tock-query.js";
 import { packageRoot } from "../../ts/daemon/load-core.js";
 import { peerOrSkip, startChronydServer, stopAllPeers, findPeer, REQUIRE_INTEROP, type ChronydServer } from "./peers.js";
 import { runProcess } from "../daemon/process-helpers.js";
@@ -31,13 +32,7 @@ interface QueryJson {
 }
 
 /** Runs `tock query` in-process with the production wiring (real clock, sockets, DNS, WASM). */
-async function tockQuery(...argv: string[]): Promise<{ code: number; json: QueryJson; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const deps = { ...(await realDeps()), stdout: (t: string) => out.push(t), stderr: (t: string) => err.push(t) };
-  const code = await runQuery(["--json", ...argv], deps);
-  return { code, json: JSON.parse(out.join("")) as QueryJson, stderr: err.join("") };
-}
+const tockQuery = (...argv: string[]) => runTockQuery<QueryJson>(argv);
 
 /** chronyc's "Leap status" words for RFC 5905 leap indicator values. */
 const CHRONY_LEAP: Record<string, number> = { Normal: 0, "Insert second": 1, "Delete second": 2, "Not synchronised": 3 };

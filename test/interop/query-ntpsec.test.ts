@@ -3,17 +3,13 @@
 // the offset must be near zero (same system clock). NTPsec cannot serve on a port other than 123,
 // so the harness serialises its users with a machine-wide lock.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { realDeps, runQuery, ExitCode } from "../../ts/cli/query.js";
+import { ExitCode } from "../../ts/cli/query.js";
+import { runTockQuery } from "./tock-query.js";
 import { peerOrSkip, startNtpsecServer, stopAllPeers, type NtpsecServer } from "./peers.js";
 
 const ntpd = peerOrSkip("ntpd", "ntpq", "setpriv", "timeout");
 
-async function tockQuery(...argv: string[]): Promise<{ code: number; json: Record<string, unknown> }> {
-  const out: string[] = [];
-  const deps = { ...(await realDeps()), stdout: (t: string) => out.push(t), stderr: () => undefined };
-  const code = await runQuery(["--json", ...argv], deps);
-  return { code, json: JSON.parse(out.join("")) as Record<string, unknown> };
-}
+const tockQuery = (...argv: string[]) => runTockQuery(argv);
 
 describe.skipIf(!ntpd)("tock query ↔ NTPsec ntpd", () => {
   let server: NtpsecServer;
