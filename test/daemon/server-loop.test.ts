@@ -10,8 +10,8 @@ import { SimServerTransport, type Peer } from "../../ts/daemon/server-transport.
 import { createRequestKernel } from "../../ts/daemon/request-kernel.js";
 import { LOCAL_REFERENCE_ID, engineFor, systemStateFor } from "../../ts/daemon/daemon.js";
 import { loadFreshCore } from "../../ts/daemon/load-core.js";
+import { T0, fields } from "../server/support.js";
 
-const T0 = (3_972_844_800n << 32n) | 0x12345678n;
 const client: Peer = { address: "127.0.0.1", port: 40123, family: 4 };
 
 function request(transmit: bigint, opts: { version?: number; mode?: number; origin?: bigint; receive?: bigint; length?: number } = {}): Uint8Array {
@@ -24,20 +24,6 @@ function request(transmit: bigint, opts: { version?: number; mode?: number; orig
     v.setBigUint64(40, transmit);
   }
   return b;
-}
-
-function fields(r: Uint8Array) {
-  const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
-  return {
-    leap: r[0]! >> 6,
-    version: (r[0]! >> 3) & 7,
-    mode: r[0]! & 7,
-    stratum: r[1]!,
-    referenceId: v.getUint32(12),
-    origin: v.getBigUint64(24),
-    receive: v.getBigUint64(32),
-    transmit: v.getBigUint64(40),
-  };
 }
 
 async function setup(toml: string) {
