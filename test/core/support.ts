@@ -9,14 +9,7 @@ export const U64 = 1n << 64n;
 /** 2036-02-07T06:28:16Z, the end of NTP era 0, in Unix seconds (2^32 − 2 208 988 800). */
 export const ROLLOVER_UNIX = 2 ** 32 - 2_208_988_800;
 
-export function hex(s: string): Uint8Array {
-  const clean = s.replace(/\s+/g, "");
-  return Uint8Array.from(clean.match(/../g) ?? [], (b) => parseInt(b, 16));
-}
-
-export function toHex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
+export { hex, toHex } from "../hex.js";
 
 /** NTP timestamp (mod 2^64) from a signed count of 2^-32 s units. */
 export function wrap(units: bigint): bigint {

@@ -12,8 +12,7 @@ export async function loadAead(): Promise<Aead> {
   return createAead(wasm); // createAead runs the module's start function if nobody has yet
 }
 
-export const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s.replace(/\s+/g, ""), "hex"));
-export const toHex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+export { hex, toHex } from "../hex.js";
 
 export interface WycheproofTest {
   tcId: number;

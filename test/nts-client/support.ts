@@ -12,8 +12,7 @@ export async function loadCoreAndAead(): Promise<{ core: TockCore; aead: Aead }>
   return { core, aead: createAead(wasm) };
 }
 
-export const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, "hex"));
-export const toHex = (b: Uint8Array): string => Buffer.from(b).toString("hex");
+export { hex, toHex } from "../hex.js";
 const pad4 = (n: number) => (n + 3) & ~3;
 
 export function ef(type: number, body: Uint8Array): Uint8Array {

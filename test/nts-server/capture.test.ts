@@ -4,11 +4,11 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { newNtsKernel } from "./support.js";
 import { REFERENCE } from "../crypto/helpers.js";
+import { hex } from "../hex.js";
 
 const capture = JSON.parse(readFileSync(`${REFERENCE}/vectors/nts/ntpd-rs_captured_exchange_aes-siv-cmac-512.json`, "utf8")) as {
   c2s_key_hex: string; s2c_key_hex: string; request: { packet_hex: string };
 };
-const hex = (h: string) => new Uint8Array(Buffer.from(h, "hex"));
 
 describe("ntpd-rs captured request", () => {
   it("parses as a well-formed NTS request and verifies under C2S (empty plaintext)", async () => {
