@@ -25,7 +25,7 @@ import type { ClockAction } from "../../ts/protocol/system.js";
 import { silentLogger } from "../../ts/observe/logger.js";
 import { core } from "../source/support.js";
 import { VirtualNet, VirtualScheduler, type VirtualServer } from "../source/virtual-net.js";
-import { built, runCli, freeUdpPort, startDaemon as startDaemonProcess, stopAll } from "./process-helpers.js";
+import { built, runCli, freeUdpPort, startDaemon as startDaemonProcess, stopAll, until } from "./process-helpers.js";
 
 const toNtp = (t: { seconds: number; nanos: number }) => core.unixToNtp(t);
 const SERVERS = ["192.0.2.1", "192.0.2.2", "192.0.2.3"];
@@ -64,13 +64,6 @@ function configText(sync: string): string {
     "initial-poll-interval = 4",
     ...SERVERS.map((a) => `[[source]]\nmode = "server"\naddress = "${a}"`),
   ].join("\n");
-}
-
-/** Waits (bounded, real time) for an asynchronous file write to land. */
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition() && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-  expect(condition()).toBe(true);
 }
 
 interface Rig {
@@ -211,7 +204,7 @@ describe("the daemon steers an injected clock", () => {
     const first = await rig(`drift-file = "${drift}"`, 0);
     try {
       await runFor(first, 300);
-      await waitFor(() => existsSync(drift)); // the first trustworthy estimate is saved at once (async write)
+      expect(await until(() => existsSync(drift), 5000)).toBe(true); // the first trustworthy estimate is saved at once (async write)
       rmSync(drift);
     } finally {
       await first.daemon.stop(); // SIGTERM's path: the drift file is flushed
