@@ -12,8 +12,9 @@
 //                                                            [--ke-seconds 3] [--ke-concurrency 8]
 //
 // Prints responses/s per server and the ratio tock ÷ chronyd, then NTS-KE handshakes/s (complete key
-// exchanges by concurrent TLS clients in this process) for each server and the ratio. Note: tock serves NTS with its
-// node:dgram engine (the batch engine does not carry NTS yet).
+// exchanges by concurrent TLS clients in this process) for each server and the ratio. tock serves NTS with
+// the engine `engine = "auto"` picks: the batch engine (one worker, like chronyd's one core) where it
+// runs, else node:dgram.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -221,7 +222,7 @@ async function main(): Promise<void> {
     }
     const ports = freePorts();
     const toml = join(dir, "tock.toml");
-    writeFileSync(toml, ["[synchronization]", "local-stratum = 8", "[[server]]", `listen = "127.0.0.1:${ports.ntp}"`, "[[nts-ke-server]]", `listen = "127.0.0.1:${ports.ke}"`,
+    writeFileSync(toml, ["[synchronization]", "local-stratum = 8", "[[server]]", `listen = "127.0.0.1:${ports.ntp}"`, "workers = 1", "[[nts-ke-server]]", `listen = "127.0.0.1:${ports.ke}"`,
       `certificate-chain-path = "${join(dir, "srv.crt")}"`, `private-key-path = "${join(dir, "srv.key")}"`, `ntp-port = ${ports.ntp}`].join("\n") + "\n");
     children.push(start("tock", pinned(0, [process.execPath, join(packageRoot(), "dist", "ts", "cli", "main.js"), "daemon", "-c", toml])));
     servers.push({ name: "tock", ports });

@@ -288,7 +288,7 @@ export const configSchema = table(
     "source-defaults": key(sourceDefaultsSection, { default: {}, doc: "Defaults for every `[[source]]`." }),
     source: key(list(sourceTable), { default: [], doc: "Time sources to synchronise the clock with. An `nts` source runs NTS-KE, then polls the NTP server it names with NTS-protected requests; it never falls back to unauthenticated time." }),
     server: key(list(serverTable), { default: [], doc: "NTP servers to run; none: tock does not serve time." }),
-    "nts-ke-server": key(list(ntsKeServerTable), { default: [], doc: "NTS key exchange servers (TLS 1.3, ALPN `ntske/1`); with any, every `[[server]]` answers NTS requests (node:dgram engine)." }),
+    "nts-ke-server": key(list(ntsKeServerTable), { default: [], doc: "NTS key exchange servers (TLS 1.3, ALPN `ntske/1`); with any, every `[[server]]` answers NTS requests (either engine)." }),
     keyset: key(keysetSection, { default: {}, doc: "Keys that encrypt NTS cookies (rotated on a fixed schedule; shareable between instances through `key-storage-path`)." }),
     synchronization: key(synchronizationSection, { default: {}, doc: "How sources steer the clock and what the server reports." }),
     observability: key(observabilitySection, { default: {}, doc: "Logging and the management socket." }),

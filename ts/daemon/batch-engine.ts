@@ -19,6 +19,10 @@
 //    counted and restarted on the same socket after a backoff (RESTART_INITIAL_MS doubling up to
 //    RESTART_MAX_MS; reset after it has run RESTART_RESET_MS), so a worker that dies at once cannot
 //    spin; meanwhile its share of the clients waits in its socket's buffer;
+//  - NTS: with `nts` set, every worker builds its own NTS state from the keys it is started with
+//    (the current ones, also for a restarted worker); setNtsKeys() forwards each rotation to every
+//    worker (posted to its NTS port, announced by the shared keys version, applied before its next
+//    batch); ntsCounters() sums the workers' NTS counters (for NtsService.addCounterSource);
 //  - stops: close() raises the stop flag; each worker answers what is already queued on its socket
 //    (bounded), publishes its counters and exits (one that has not after STOP_TIMEOUT_MS is
 //    terminated); then the sockets are closed.
@@ -44,7 +48,8 @@ import { formatListenAddress } from "./server-transport.js";
 import { LinuxUdpError, LinuxUdpSocket, linuxUdpAvailable } from "./linux-udp.js";
 import { enableReplyFromDestination, steerBySourceAddress } from "./batch-sockopts.js";
 import { COMMAND_CRASH, SharedServerState, WORKER_COUNTERS, mergeCounters, type WorkerCounterName } from "./shared-state.js";
-import type { WorkerMessage, WorkerSetup } from "./batch-worker.js";
+import type { NtsKeySet, WorkerMessage, WorkerSetup } from "./batch-worker.js";
+import { NTS_COUNTERS, type MasterKey, type NtsCounterName } from "../core/nts-server.js";
 
 const RESTART_INITIAL_MS = 100;
 const RESTART_MAX_MS = 10_000;
@@ -88,6 +93,8 @@ export interface BatchServerOptions {
   /** Restart backoff (ms): first delay and cap. */
   restartInitialMs?: number;
   restartMaxMs?: number;
+  /** Answer NTS requests too (NtsService.workerSetup()); follow rotations with setNtsKeys(). */
+  nts?: { maxKeys: number; keys: MasterKey[]; currentId: number };
 }
 
 /** The engine's view of one listener, beyond ListenerStats. */
@@ -114,6 +121,8 @@ interface WorkerSlot {
   exited: Promise<void>;
   /** Main thread's end of the channel reloaded policies go through. */
   policyPort: MessagePort | undefined;
+  /** Main thread's end of the channel NTS key rotations go through. */
+  ntsPort: MessagePort | undefined;
   /** The slot's socket: opened before any worker starts, kept across restarts, closed at stop. */
   socket: LinuxUdpSocket | undefined;
 }
@@ -177,9 +186,12 @@ export class BatchServer {
   private finalSummaryPending = false;
   private readonly batchSize: number;
   private readonly idleWaitMs: number;
+  /** The NTS keys workers start with and were last sent (version 1 = the ones given at construction). */
+  private ntsKeys: NtsKeySet | undefined;
 
   constructor(private readonly o: BatchServerOptions) {
     this.warnings = new RateLimitedWarnings(o.logger);
+    if (o.nts !== undefined) this.ntsKeys = { version: 1, keys: o.nts.keys, currentId: o.nts.currentId };
     this.batchSize = o.batchSize ?? DEFAULT_BATCH;
     this.idleWaitMs = o.idleWaitMs ?? 50;
     if (o.metrics) {
@@ -216,13 +228,36 @@ export class BatchServer {
     for (const l of this.listeners) l.shared.writeSystemState(state, id);
   }
 
+  /**
+   * A new set of NTS cookie keys (a rotation; NtsService.onKeys): posted to every worker and taken
+   * before its next batch; workers started later start with it. Ignored without `nts`.
+   */
+  setNtsKeys(keys: { keys: MasterKey[]; currentId: number }): void {
+    if (this.ntsKeys === undefined) return;
+    const next: NtsKeySet = { version: this.ntsKeys.version + 1, keys: keys.keys, currentId: keys.currentId };
+    this.ntsKeys = next;
+    for (const l of this.listeners) {
+      for (const s of l.slots) s.ntsPort?.postMessage(next);
+      l.shared.setNtsKeysVersion(next.version);
+    }
+  }
+
+  /** The NTS counters of every worker of every listener (dead ones included), summed. */
+  ntsCounters(): Record<NtsCounterName, number> {
+    const out = {} as Record<NtsCounterName, number>;
+    for (const name of NTS_COUNTERS) out[name] = 0;
+    for (const e of this.engineStats()) for (const name of NTS_COUNTERS) out[name] += e.counters[`nts_${name}`];
+    return out;
+  }
+
   private async startListener(spec: BatchListenerSpec, module: WebAssembly.Module): Promise<Listener> {
     const n = spec.workers && spec.workers > 0 ? spec.workers : this.o.workers && this.o.workers > 0 ? this.o.workers : availableParallelism();
     const shared = SharedServerState.create(n);
     if (this.system) shared.writeSystemState(this.system, referenceIdValue(this.system.referenceId));
+    if (this.ntsKeys) shared.setNtsKeysVersion(this.ntsKeys.version);
     const listener: Listener = { spec, port: spec.port, listenAddress: formatListenAddress(spec.address, spec.port), shared, slots: [] };
     for (let i = 0; i < n; i++) {
-      listener.slots.push({ index: i, worker: undefined, running: false, restarts: 0, failuresInARow: 0, startedAt: 0, retired: new Float64Array(WORKER_COUNTERS.length), live: new Float64Array(WORKER_COUNTERS.length), timer: undefined, exited: Promise.resolve(), policyPort: undefined, socket: undefined });
+      listener.slots.push({ index: i, worker: undefined, running: false, restarts: 0, failuresInARow: 0, startedAt: 0, retired: new Float64Array(WORKER_COUNTERS.length), live: new Float64Array(WORKER_COUNTERS.length), timer: undefined, exited: Promise.resolve(), policyPort: undefined, ntsPort: undefined, socket: undefined });
     }
     const stopStarted = async () => {
       shared.requestStop();
@@ -270,6 +305,17 @@ export class BatchServer {
     slot.policyPort?.close();
     const channel = new MessageChannel();
     slot.policyPort = channel.port1;
+    slot.ntsPort?.close();
+    slot.ntsPort = undefined;
+    const transferList: MessagePort[] = [channel.port2];
+    let nts: WorkerSetup["nts"];
+    if (this.o.nts !== undefined && this.ntsKeys !== undefined) {
+      // The current keys now, and every later rotation through the port (both from this tick on).
+      const keysChannel = new MessageChannel();
+      slot.ntsPort = keysChannel.port1;
+      transferList.push(keysChannel.port2);
+      nts = { maxKeys: this.o.nts.maxKeys, ...this.ntsKeys, port: keysChannel.port2 };
+    }
     const setup: WorkerSetup = {
       kind: "tock-batch-worker",
       module,
@@ -281,8 +327,9 @@ export class BatchServer {
       policyPort: channel.port2,
       batchSize: this.batchSize,
       idleWaitMs: this.idleWaitMs,
+      ...(nts !== undefined ? { nts } : {}),
     };
-    const worker = new Worker(workerScript(), { workerData: setup, transferList: [channel.port2] });
+    const worker = new Worker(workerScript(), { workerData: setup, transferList });
     slot.worker = worker;
     slot.startedAt = Date.now();
     let resolveExit!: () => void;
@@ -347,6 +394,8 @@ export class BatchServer {
     const w = slot.worker;
     slot.policyPort?.close();
     slot.policyPort = undefined;
+    slot.ntsPort?.close();
+    slot.ntsPort = undefined;
     if (w === undefined) return;
     const timeout = setTimeout(() => void w.terminate(), STOP_TIMEOUT_MS);
     await slot.exited;

@@ -6,7 +6,9 @@
 //        request is seen within idle-wait-ms
 //   now ← clock_gettime(CLOCK_REALTIME)         userspace reading after receipt = transmit time T3
 //   apply the system state if its version moved (one Atomics.load per batch; shared-state.ts)
-//   server_handle_batch(n, now)                 ONE WASM call: validate, policy, build every response
+//   take new NTS cookie keys if their version moved (a rotation; one Atomics.load per batch)
+//   refill the NTS random pool (what the previous batch used: nonces, fresh cookies)
+//   server_handle_batch(n, now)                 ONE WASM call: validate, policy, NTS, build every response
 //   sendmmsg (straight from the response slots)
 //   sent ← clock_gettime; hand it to the interleaved table for the responses that asked (RFC 9769)
 //
@@ -22,6 +24,12 @@
 // the policy version — the policy itself is read from a MessagePort synchronously with
 // receiveMessageOnPort), and its counters go back the same way, every PUBLISH_MS and when it stops.
 //
+// NTS (RFC 8915 §5): with NTS configured, the worker builds its own NTS state in its own WASM
+// instance from WorkerSetup.nts (the cookie master keys as the main thread's NtsService holds them
+// now: a restarted worker starts from the current keys) and attaches it to its kernel, which then
+// answers NTS requests in the same call as plain ones. Rotations arrive on the NTS port, announced by
+// the shared keys version. The NTS counters are published with the others (nts_* in WORKER_COUNTERS).
+//
 // Run as a worker: the main thread (batch-engine.ts) starts this file with workerData of type
 // WorkerSetup. BatchLoop is exported so tests can drive the same loop in-thread.
 import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from "node:worker_threads";
@@ -31,7 +39,8 @@ import type { WasmInstance } from "../core/instance.js";
 import { createServerKernel, type ServerKernel } from "../core/server.js";
 import { COUNTERS, type ServerPolicyOptions } from "../protocol/server-policy.js";
 import { BatchSocketIo, type SendResult, type SlotLayout } from "./batch-io.js";
-import { COMMAND_CRASH, SharedServerState, WORKER_COUNTERS, WORKER_COUNTER_INDEX as C } from "./shared-state.js";
+import { createNtsServerCore, NTS_COUNTERS, type MasterKey, type NtsServerCore } from "../core/nts-server.js";
+import { COMMAND_CRASH, NTS_COUNTER_BASE, SharedServerState, WORKER_COUNTERS, WORKER_COUNTER_INDEX as C } from "./shared-state.js";
 
 /** How often a busy worker publishes its counters (ms); an idle one publishes after each empty wait. */
 const PUBLISH_MS = 20;
@@ -52,6 +61,22 @@ export interface WorkerSetup {
   policyPort: MessagePort;
   batchSize: number;
   idleWaitMs: number;
+  /** Present when the daemon serves NTS. */
+  nts?: WorkerNtsSetup;
+}
+
+/** A set of NTS cookie master keys, numbered by the main thread (1, 2, …: one per rotation). */
+export interface NtsKeySet {
+  version: number;
+  keys: MasterKey[];
+  currentId: number;
+}
+
+/** What a worker needs to answer NTS requests: key slots, the current keys, where rotations arrive. */
+export interface WorkerNtsSetup extends NtsKeySet {
+  maxKeys: number;
+  /** Later key sets (NtsKeySet) arrive here, announced by the shared NTS keys version. */
+  port: MessagePort;
 }
 
 export type WorkerMessage =
@@ -112,6 +137,8 @@ export interface BatchLoopOptions {
   policyPort?: MessagePort;
   /** Told when a reloaded policy does not fit this kernel (it keeps the previous one). */
   onPolicyRejected?: (message: string) => void;
+  /** The NTS state attached to `kernel`, the key set version it holds and where newer ones arrive. */
+  nts?: { core: NtsServerCore; version: number; port?: MessagePort };
   test?: BatchLoopTestHooks;
 }
 
@@ -130,6 +157,7 @@ export class BatchLoop {
   private readonly result: SendResult = { queued: 0, sent: 0, wouldBlock: 0, errors: 0, anySaved: false };
   private systemVersion = 0;
   private policyVersion = 0;
+  private ntsKeysVersion = 0;
   private lastPublish = 0;
   private batches = 0;
   private requests = 0;
@@ -138,6 +166,7 @@ export class BatchLoop {
     this.k = o.kernel;
     this.io = o.io;
     this.missing = new Uint8Array(o.io.slots);
+    this.ntsKeysVersion = o.nts?.version ?? 0;
   }
 
   /** Serves until the main thread asks to stop, then drains what is queued (bounded). */
@@ -206,6 +235,12 @@ export class BatchLoop {
     }
 
     if (o.shared.policyVersion() !== this.policyVersion) this.applyPolicy();
+    const nts = o.nts;
+    if (nts !== undefined) {
+      if (o.shared.ntsKeysVersion() !== this.ntsKeysVersion) this.applyNtsKeys(nts.core, nts.port);
+      // Random bytes for this batch's nonces and cookies (WASM has no RNG): what the last one used.
+      nts.core.refillRandom();
+    }
 
     try {
       this.k.handleBatch(got, now[0]!, now[1]!);
@@ -254,6 +289,20 @@ export class BatchLoop {
     }
   }
 
+  /**
+   * Takes the newest NTS key set posted to this worker. The version is taken from the message, not
+   * from the shared word: if the word moved before the message became readable, the next batch
+   * looks again (the keys in use stay valid meanwhile — a rotation keeps the previous key).
+   */
+  private applyNtsKeys(core: NtsServerCore, port: MessagePort | undefined): void {
+    if (port === undefined) return;
+    let latest: NtsKeySet | undefined;
+    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) latest = m.message as NtsKeySet;
+    if (latest === undefined || latest.version <= this.ntsKeysVersion) return;
+    core.setKeys(latest.keys, latest.currentId);
+    this.ntsKeysVersion = latest.version;
+  }
+
   private maybePublish(idle: boolean): void {
     const t = performance.now();
     if (idle || t - this.lastPublish >= PUBLISH_MS) {
@@ -266,6 +315,10 @@ export class BatchLoop {
   publish(): void {
     const kernelCounters = this.k.counters();
     for (let i = 0; i < COUNTERS.length; i++) this.counters[i] = kernelCounters[COUNTERS[i]!];
+    if (this.o.nts !== undefined) {
+      const nts = this.o.nts.core.counters();
+      for (let i = 0; i < NTS_COUNTERS.length; i++) this.counters[NTS_COUNTER_BASE + i] = nts[NTS_COUNTERS[i]!];
+    }
     this.o.shared.publishCounters(this.o.index, this.counters);
   }
 }
@@ -286,10 +339,19 @@ async function workerMain(setup: WorkerSetup): Promise<void> {
   try {
     const { wasm } = await instantiateCore(setup.module);
     const kernel = createServerKernel(wasm, { ...setup.policy, batchSize: setup.batchSize });
+    // Before the socket I/O takes its views of linear memory (the NTS state reserves some).
+    let nts: BatchLoopOptions["nts"];
+    if (setup.nts !== undefined) {
+      const core = createNtsServerCore(wasm, { maxKeys: setup.nts.maxKeys, batchSize: setup.batchSize });
+      core.setKeys(setup.nts.keys, setup.nts.currentId);
+      core.attach(kernel);
+      nts = { core, version: setup.nts.version, port: setup.nts.port };
+    }
     io = new BatchSocketIo({ fd: setup.fd, family: setup.family }, slotLayout(wasm, kernel));
     loop = new BatchLoop({
       kernel, io, shared, index: setup.index, idleWaitMs: setup.idleWaitMs, policyPort: setup.policyPort,
       onPolicyRejected: (message) => port.postMessage({ type: "policy-rejected", message } satisfies WorkerMessage),
+      ...(nts !== undefined ? { nts } : {}),
     });
     port.postMessage({ type: "ready" } satisfies WorkerMessage);
   } catch (err) {

@@ -34,7 +34,7 @@ import { createRequestKernel, policyOptionsFor } from "./request-kernel.js";
 import { DgramServerTransport, type ServerTransport } from "./server-transport.js";
 import type { WasmInstance } from "../core/instance.js";
 // NTS (issue 6, helper I): cookie keys, NTS-KE servers, NTS answers in the node:dgram kernels.
-import { NtsService, ntsEnabled } from "./nts-service.js";
+import { NtsService } from "./nts-service.js";
 // Client (issue 5, helper L1): [[source]] servers and pools feed the served system state.
 import { NtpClient, type ClientReport } from "./client.js";
 import { DnsResolver, type Resolver } from "./resolver.js";
@@ -156,12 +156,8 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
   const metrics = new MetricsRegistry();
   const summaryIntervalSeconds = options.summaryIntervalSeconds ?? 60;
   // A simulated transport only exists for the dgram engine, so tests that inject one get that.
-  // NTS is answered by the node:dgram engine only (batch workers run their own WASM instances,
-  // which do not get the NTS key table yet): with NTS on, "auto" means dgram and "batch" is refused.
-  const ntsOn = ntsEnabled(config);
-  const ntsBatch = ntsOn ? config.server.find((s) => s.engine === "batch") : undefined;
-  if (ntsBatch !== undefined) throw new Error(`[[server]] ${ntsBatch.listen.text}: NTS is served by the node:dgram engine only; use engine = "auto" or "dgram" with [[nts-ke-server]]/[keyset]`);
-  const batchAvailable = options.transport === undefined && options.createKernel === undefined && !ntsOn && batchEngineSupported();
+  // Both engines answer NTS: the batch workers build their own NTS state from the service's keys.
+  const batchAvailable = options.transport === undefined && options.createKernel === undefined && batchEngineSupported();
   const engines = config.server.map((s) => engineFor(s, batchAvailable));
   // Config index → index within its engine.
   const indexInEngine = engines.map((e, i) => engines.slice(0, i).filter((x) => x === e).length);
@@ -178,7 +174,15 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
     logger,
     summaryIntervalSeconds,
   });
-  const batch = batchEntries.length > 0 ? new BatchServer({ logger, summaryIntervalSeconds, receiveBufferBytes: 4 << 20, sendBufferBytes: 4 << 20 }) : undefined;
+  const batch = batchEntries.length > 0
+    ? new BatchServer({ logger, summaryIntervalSeconds, receiveBufferBytes: 4 << 20, sendBufferBytes: 4 << 20, ...(nts !== undefined ? { nts: nts.workerSetup() } : {}) })
+    : undefined;
+  if (batch !== undefined && nts !== undefined) {
+    // Rotations reach every worker (and restarted ones start from the newest keys); the workers'
+    // NTS counters join ntp_server_nts_* (onKeys also calls back at once with the current keys).
+    nts.onKeys((keys) => batch.setNtsKeys(keys));
+    nts.addCounterSource(() => batch.ntsCounters());
+  }
   const stats = (): ListenerStats[] => {
     const d = dgram.stats();
     const b = batch?.stats() ?? [];
@@ -222,20 +226,25 @@ export async function startDaemon(config: TockConfig, options: DaemonOptions = {
     why: config.source.length === 0 ? "no [[source]] configured: the clock is read, never adjusted" : "starting: the clock is not adjusted yet",
     ...(kernelClock ? { clock: kernelClock } : {}),
   };
+  let current = config;
+  // The client (with [[source]]s) is created after the privilege drop, below: its discipline needs
+  // the clock, which is opened as the final user. Until it starts, the [synchronization] state is served.
+  const pushState = () => {
+    const state = client ? served(client.servedState()) : systemStateFor(current, clock);
+    dgram.setSystemState(state);
+    batch?.setSystemState(state);
+  };
   try {
+    // The served state is in every kernel BEFORE the first socket opens, so the first requests
+    // never get the kernel's default (unsynchronised) state when local-stratum says otherwise.
+    const initial = systemStateFor(current, clock);
+    for (const k of kernels) k.setSystemState(initial);
+    batch?.setSystemState(initial);
     const dgramAddresses = await dgram.listen(dgramEntries.map((s, i) => ({ address: s.listen.host, port: s.listen.port, kernel: kernels[i]! })));
     const batchAddresses = batch
       ? await batch.listen(batchEntries.map((s) => ({ address: s.listen.host, port: s.listen.port, policy: policyOptionsFor(s), workers: s.workers })))
       : [];
     const addresses = engines.map((e, i) => (e === "dgram" ? dgramAddresses : batchAddresses)[indexInEngine[i]!]!);
-    let current = config;
-    // The client (with [[source]]s) is created after the privilege drop, below: its discipline needs
-    // the clock, which is opened as the final user. Until it starts, the [synchronization] state is served.
-    const pushState = () => {
-      const state = client ? served(client.servedState()) : systemStateFor(current, clock);
-      dgram.setSystemState(state);
-      batch?.setSystemState(state);
-    };
     pushState();
     if (config.synchronization.localStratum < 16) {
       refresh = setInterval(pushState, LOCAL_REFRESH_SECONDS * 1000);

@@ -8,6 +8,8 @@
 //   policy version main → workers  bumped after a new policy (SIGHUP reload) was posted to every
 //                                  worker's MessagePort; a worker that sees it move takes the message
 //                                  synchronously (receiveMessageOnPort) before its next batch
+//   NTS keys version main → workers  the same for NTS cookie master keys (a rotation): the version of
+//                                  the newest key set posted to every worker's NTS port
 //   per worker    worker → main    its counters (kernel outcomes + engine events): seqlock-versioned
 //                 main → worker    a command word (test hook: crash), read once per batch
 //
@@ -20,6 +22,7 @@
 // or a summary ask. Values wider than 32 bits (counters, float64 seconds, the 64-bit reference
 // time) are stored as two 32-bit halves.
 import { COUNTERS, type ServerSystemState } from "../protocol/server-policy.js";
+import { NTS_COUNTERS, type NtsCounterName } from "../core/nts-server.js";
 
 /** Events counted by the worker loop itself (the kernel counts requests and outcomes). */
 export const ENGINE_COUNTERS = [
@@ -52,9 +55,15 @@ export const ENGINE_COUNTERS = [
 ] as const;
 export type EngineCounterName = (typeof ENGINE_COUNTERS)[number];
 
-/** A worker's counters: the kernel's (ts/protocol/server-policy.ts COUNTERS) then ENGINE_COUNTERS. */
-export const WORKER_COUNTERS = [...COUNTERS, ...ENGINE_COUNTERS] as const;
-export type WorkerCounterName = (typeof WORKER_COUNTERS)[number];
+/** The worker's NTS state's counters (ts/core/nts-server.ts NTS_COUNTERS), prefixed: zero without NTS. */
+export type NtsWorkerCounterName = `nts_${NtsCounterName}`;
+export const NTS_WORKER_COUNTERS: readonly NtsWorkerCounterName[] = NTS_COUNTERS.map((n) => `nts_${n}` as const);
+
+/** A worker's counters: the kernel's (ts/protocol/server-policy.ts COUNTERS), ENGINE_COUNTERS, then NTS_WORKER_COUNTERS. */
+export type WorkerCounterName = (typeof COUNTERS)[number] | EngineCounterName | NtsWorkerCounterName;
+export const WORKER_COUNTERS: readonly WorkerCounterName[] = [...COUNTERS, ...ENGINE_COUNTERS, ...NTS_WORKER_COUNTERS];
+/** Where the NTS counters start in a worker's counters. */
+export const NTS_COUNTER_BASE = COUNTERS.length + ENGINE_COUNTERS.length;
 export const WORKER_COUNTER_INDEX: Readonly<Record<WorkerCounterName, number>> = Object.fromEntries(
   WORKER_COUNTERS.map((name, i) => [name, i]),
 ) as Record<WorkerCounterName, number>;
@@ -73,7 +82,8 @@ export const COMMAND_CRASH = 1;
 const CONTROL = 0;
 const SYSTEM_VERSION = 1;
 const POLICY_VERSION = 2;
-const SYSTEM = 3; // 14 words: leap, stratum, precision, referenceId, rootDelay(2), rootDispersion(2), refHi, refLo, spare(4)
+const NTS_KEYS_VERSION = 3;
+const SYSTEM = 4; // 14 words: leap, stratum, precision, referenceId, rootDelay(2), rootDispersion(2), refHi, refLo, spare(4)
 const SYSTEM_WORDS = 14;
 const WORKERS = SYSTEM + SYSTEM_WORDS;
 /** Per worker: version, command, 2 spare, then 2 words per counter. */
@@ -129,6 +139,15 @@ export class SharedServerState {
   }
   policyVersion(): number {
     return Atomics.load(this.words, POLICY_VERSION);
+  }
+
+  // ---- NTS keys (writer: main thread) ----
+  /** Main thread, after posting key set `version` to every worker's NTS port. */
+  setNtsKeysVersion(version: number): void {
+    Atomics.store(this.words, NTS_KEYS_VERSION, version);
+  }
+  ntsKeysVersion(): number {
+    return Atomics.load(this.words, NTS_KEYS_VERSION);
   }
 
   // ---- system state (writer: main thread) ----
