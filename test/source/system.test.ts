@@ -69,6 +69,36 @@ describe("system process", () => {
     expect(served.referenceTime).toBe(ntpAt(system.lastUpdate!.time)); // the update's sample time as NTP
   });
 
+  it("start-up settling: no update while an answering source is mid-burst; then at once; a silent one cannot hold it up", () => {
+    const discipline = recorder();
+    const system = new SystemProcess({ selection: newSelection(), minimumAgreeingSources: 2, discipline, fallback: () => unsynchronisedState(), precisionLog2: -20 });
+    const [a, b, c] = [1, 2, 3].map((n) => system.attach(peer(), referenceIdForAddress(`192.0.2.${n}`))) as [number, number, number];
+    // a and b complete their burst; c has answered only twice: a selection among a and b alone
+    // would already be "ok", but the clock must not move on a partial population.
+    feed(system, a, 0.001, 10);
+    feed(system, b, 0.001, 10);
+    feed(system, c, 0.001, 10, 2);
+    expect(discipline.updates).toHaveLength(0);
+    // c's burst completes: the owed update goes out in the same round, without waiting a poll.
+    system.sample(c, sample(0.001, 12), 12, 12);
+    system.sample(c, sample(0.001, 13), 13, 13);
+    expect(discipline.updates).toHaveLength(1);
+
+    // Another start: z stops answering mid-burst but still counts as reachable; STARTUP_SETTLE_LIMIT
+    // (20 s) after the first round that could have updated (t = 13), the update goes ahead anyway.
+    const d2 = recorder();
+    const s2 = new SystemProcess({ selection: newSelection(), minimumAgreeingSources: 2, discipline: d2, fallback: () => unsynchronisedState(), precisionLog2: -20 });
+    const [x, y, z] = [1, 2, 3].map((n) => s2.attach(peer(), referenceIdForAddress(`192.0.2.${n}`))) as [number, number, number];
+    feed(s2, z, 0.001, 10, 1);
+    feed(s2, x, 0.001, 10);
+    feed(s2, y, 0.001, 10);
+    expect(d2.updates).toHaveLength(0);
+    feed(s2, x, 0.001, 30, 1);
+    expect(d2.updates).toHaveLength(0);
+    feed(s2, x, 0.001, 34, 1);
+    expect(d2.updates).toHaveLength(1);
+  });
+
   it("words: the source's own condition wins over selection (denied, unreachable, initialising, unsynchronised)", () => {
     const system = new SystemProcess({ selection: newSelection(), minimumAgreeingSources: 1, fallback: () => unsynchronisedState(), precisionLog2: -20 });
     const conditions = ["denied", "unreachable", "initialising", "unsynchronised"] as const;

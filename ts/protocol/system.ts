@@ -96,6 +96,11 @@ export interface Discipline {
 // Without a discipline (observe mode) everything above still runs; only no clock action is made.
 
 /** What selection needs to know about a source besides its filter (implemented by NtpSource). */
+/** Samples every answering source must hold before the first update (the start-up burst's 4 polls). */
+export const STARTUP_SAMPLES = 4;
+/** Longest wait for the burst to complete before the first update goes ahead anyway (seconds). */
+export const STARTUP_SETTLE_LIMIT = 20;
+
 export interface PeerView {
   readonly reach: number;
   /** Peer variable: a packet's stratum 0 is already 16 here. */
@@ -153,6 +158,12 @@ export class SystemProcess {
   private lastResult: SelectionResult | undefined;
   private lastUpdateValue: SystemUpdate | undefined;
   private synced: Synchronised | undefined;
+  /** Start-up settling (see `settling`): true until the first update after start or a step. */
+  private unsettled = true;
+  /** Monotonic time of the first selection while unsettled. */
+  private settleSince: number | undefined;
+  /** An update the selection produced while settling, still owed to the discipline. */
+  private deferredUpdate = false;
   /** (monotonic, NTP) pair from the newest sample: converts selection times to NTP timestamps. */
   private anchor: { mono: number; ntp: NtpTimestamp } | undefined;
 
@@ -251,9 +262,16 @@ export class SystemProcess {
       localRefid: this.options.localRefid ?? 0,
     });
     this.lastResult = result;
-    if (result.status !== "ok" || !result.newUpdate || result.systemPeer === null) {
+    if (result.status !== "ok" || result.systemPeer === null || !(result.newUpdate || this.deferredUpdate)) {
       return { result, update: undefined, actions: [], stepped: false };
     }
+    if (this.settling(now)) {
+      // The selection has marked this update as consumed; carry it to the first settled round so
+      // the first update is not delayed by a whole poll interval.
+      this.deferredUpdate = true;
+      return { result, update: undefined, actions: [], stepped: false };
+    }
+    this.deferredUpdate = false;
     const peer = this.peers[result.systemPeer]!;
     const leap = (result.leap === 1 || result.leap === 2 ? result.leap : 0) as 0 | 1 | 2;
     const filter = this.selection.sourceState(result.systemPeer);
@@ -299,12 +317,41 @@ export class SystemProcess {
     return { ...s.state, rootDispersion: grown };
   }
 
+  /**
+   * Start-up settling: until the first update after start (or after a step, which empties every
+   * filter), the clock is not steered while a reachable source is still in its start-up burst.
+   *
+   * Why: the selection only considers sources whose filters already hold enough samples to be fit
+   * (root distance below MAXDIST). A few seconds into the burst, some sources are fit and others not
+   * yet, and with only 3 of 5 fit and their intervals still ~1 s wide, a falseticker among those 3
+   * passes as a truechimer: the simulator saw the first update steer the clock 20–27 ms towards two
+   * falsetickers 80 ms off. Waiting until every answering source has STARTUP_SAMPLES samples lets
+   * the intersection and cluster algorithms see the whole population. A source that stops answering
+   * mid-burst cannot hold synchronisation up for more than STARTUP_SETTLE_LIMIT seconds.
+   */
+  private settling(now: number): boolean {
+    if (!this.unsettled) return false;
+    this.settleSince ??= now;
+    if (now - this.settleSince < STARTUP_SETTLE_LIMIT) {
+      for (const i of this.indices()) {
+        const p = this.peers[i]!;
+        if (p.reach === 0 || p.condition !== "reachable") continue;
+        if (this.selection.sourceState(i).sampleCount < STARTUP_SAMPLES) return true;
+      }
+    }
+    this.unsettled = false;
+    return false;
+  }
+
   private afterActions(actions: ClockAction[]): boolean {
     if (!actions.some((a) => a.kind === "step")) return false;
     // RFC 5905 §11.3 (step): the clock jumped, so every sample taken before is wrong by the step.
     for (const i of this.indices()) this.selection.resetSource(i);
     this.selection.resetSystem();
     this.anchor = undefined;
+    this.unsettled = true;
+    this.settleSince = undefined;
+    this.deferredUpdate = false;
     return true;
   }
 
