@@ -22,7 +22,9 @@
 // The loop never returns to the event loop (that would cost a macrotask per batch); everything it
 // needs from the main thread comes through shared memory (stop flag, system state, a command word,
 // the policy version — the policy itself is read from a MessagePort synchronously with
-// receiveMessageOnPort), and its counters go back the same way, every PUBLISH_MS and when it stops.
+// receiveMessageOnPort), and its counters go back the same way: every PUBLISH_MS while busy, once
+// the socket has been quiet for QUIET_PUBLISH_MS after traffic (so metrics read just after a client
+// got its answer count it), after each idle wait, and when it stops.
 //
 // NTS (RFC 8915 §5): with NTS configured, the worker builds its own NTS state in its own WASM
 // instance from WorkerSetup.nts (the cookie master keys as the main thread's NtsService holds them
@@ -44,6 +46,9 @@ import { COMMAND_CRASH, NTS_COUNTER_BASE, SharedServerState, WORKER_COUNTERS, WO
 
 /** How often a busy worker publishes its counters (ms); an idle one publishes after each empty wait. */
 const PUBLISH_MS = 20;
+/** After traffic, counters not yet published are published once the socket stays empty this long (ms):
+ *  at most one publication per quiet gap, never one per batch under load. */
+const QUIET_PUBLISH_MS = 1;
 /** On stop: batches still read from the socket and answered before exiting (bounded drain). */
 const DRAIN_MAX_BATCHES = 64;
 
@@ -159,6 +164,8 @@ export class BatchLoop {
   private policyVersion = 0;
   private ntsKeysVersion = 0;
   private lastPublish = 0;
+  /** Something was counted since the last publish. */
+  private unpublished = false;
   private batches = 0;
   private requests = 0;
 
@@ -185,6 +192,11 @@ export class BatchLoop {
     if (o.shared.command(o.index) === COMMAND_CRASH) throw new Error(`batch worker ${o.index}: crash requested (test hook)`);
     const got = this.io.receive(this.missing);
     if (got === 0) {
+      if (waitMs > 0 && this.unpublished) {
+        // Traffic just stopped: a short wait first; if nothing comes, publish before the long sleep.
+        if (this.io.waitReadable(Math.min(waitMs, QUIET_PUBLISH_MS))) return 0;
+        this.publish();
+      }
       // Publish when truly idle (a whole wait without traffic), else on the clock: at moderate load
       // the socket runs empty after almost every batch, and publishing costs a few µs.
       if (waitMs > 0 && !this.io.waitReadable(waitMs)) {
@@ -248,6 +260,7 @@ export class BatchLoop {
       // Hostile input must never get here (the kernel checks every length), but if a trap does,
       // dropping the batch keeps the worker serving instead of dying on each such datagram.
       c[C.kernel_call_failed]! += got;
+      this.unpublished = true;
       this.batches++;
       this.requests += got;
       return got;
@@ -267,6 +280,7 @@ export class BatchLoop {
     c[C.sent]! += r.sent;
     c[C.send_would_block]! += r.wouldBlock;
     c[C.send_errors]! += r.errors;
+    this.unpublished = true;
     test?.onBatch?.(this.batches, got, this.k, this.io);
     this.batches++;
     this.requests += got;
@@ -320,6 +334,7 @@ export class BatchLoop {
       for (let i = 0; i < NTS_COUNTERS.length; i++) this.counters[NTS_COUNTER_BASE + i] = nts[NTS_COUNTERS[i]!];
     }
     this.o.shared.publishCounters(this.o.index, this.counters);
+    this.unpublished = false;
   }
 }
 
