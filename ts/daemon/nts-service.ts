@@ -4,7 +4,7 @@
 //
 // When is NTS on? When at least one [[nts-ke-server]] is configured, or [keyset] key-storage-path
 // is set (an NTP-only instance serving cookies minted by a separate KE instance that shares the key
-// file). Then every [[server]] served by the node:dgram engine answers NTS requests; plain requests
+// file). Then every [[server]], on either engine, answers NTS requests; plain requests
 // are answered exactly as before.
 //
 // Start-up order (the daemon's): NtsService.create() reads the certificate files and the key file
