@@ -33,19 +33,17 @@
 // Without it (kernels before 4.5; a warning is logged) the kernel hashes address AND port, and a
 // client that changes its source port could draw up to N × its limit.
 import { MessageChannel, Worker, type MessagePort } from "node:worker_threads";
-import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Logger } from "../observe/logger.js";
 import { RateLimitedWarnings } from "../observe/logger.js";
 import type { MetricsRegistry, Sample } from "../observe/metrics.js";
 import { COUNTERS, PolicyError, compileServerPolicy, referenceIdValue, type CounterName, type ServerPolicyOptions, type ServerSystemState } from "../protocol/server-policy.js";
-import { compileOnce, packageRoot } from "./load-core.js";
+import { compileOnce } from "./load-core.js";
 import { splitOutcomes, type ListenerStats } from "./ntp-server.js";
 import { registerServerMetrics } from "./server-metrics.js";
 import { formatListenAddress } from "./server-transport.js";
-import { LinuxUdpError, LinuxUdpSocket, linuxUdpAvailable } from "./linux-udp.js";
+import { LinuxUdpError, LinuxUdpSocket } from "./linux-udp.js";
+import { batchEngineSupported, reserveFreePort, workerScript } from "./batch-platform.js";
 import { enableReplyFromDestination, steerBySourceAddress } from "./batch-sockopts.js";
 import { COMMAND_CRASH, SharedServerState, WORKER_COUNTERS, mergeCounters, type WorkerCounterName } from "./shared-state.js";
 import type { NtsKeySet, WorkerMessage, WorkerSetup } from "./batch-worker.js";
@@ -143,36 +141,7 @@ function closeSockets(l: Listener): void {
   }
 }
 
-/** A port no socket holds right now on `address` (a plain bind to port 0, closed again). */
-function reserveFreePort(address: string): number {
-  const probe = LinuxUdpSocket.open({ address, port: 0 });
-  try {
-    return probe.localPort();
-  } finally {
-    probe.close();
-  }
-}
-
-/** True where the batch engine can run: Linux on x64/arm64 (koffi's ABI and the constants used),
- *  with the compiled worker script present. `engine = "auto"` picks it then. */
-export function batchEngineSupported(): boolean {
-  if (!linuxUdpAvailable()) return false;
-  try {
-    workerScript();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The compiled worker script: next to this file when running from dist/, else dist/ under the package root. */
-function workerScript(): string {
-  const sibling = fileURLToPath(new URL("./batch-worker.js", import.meta.url));
-  if (existsSync(sibling)) return sibling;
-  const built = join(packageRoot(), "dist", "ts", "daemon", "batch-worker.js");
-  if (existsSync(built)) return built;
-  throw new Error(`batch engine: worker script not found (${sibling}); run \`npm run build\``);
-}
+export { batchEngineSupported };
 
 export class BatchServer {
   private readonly listeners: Listener[] = [];
