@@ -25,8 +25,6 @@ import {
   type SocketAddr,
 } from "./net.js";
 
-const CLIENT = "used by the client, issue 5";
-
 export const listenAddress = (): Spec<SocketAddr> => text(LISTEN_ALLOWED, parseListen);
 const cidr = (): Spec<Cidr> => text(CIDR_ALLOWED, parseCidr);
 const hostPort = (): Spec<HostPort> => text(HOST_ALLOWED, parseHostPort);
