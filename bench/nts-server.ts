@@ -19,10 +19,9 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect } from "node:tls";
 import { performance } from "node:perf_hooks";
 import { LinuxUdpSocket, MessageBatch } from "../ts/daemon/linux-udp.js";
-import { buildKeRequest, decodeKeMessage, interpretKeResponse, NTS_EXPORTER_LABEL, ntsExporterContext } from "../ts/protocol/nts-ke-records.js";
+import { keyExchange as keyExchangeWith, TlsKeDialer } from "../ts/daemon/nts-ke-client.js";
 import { instantiateWasm } from "../ts/core/instance.js";
 import { createAead, type Aead } from "../ts/core/aead.js";
 import { packageRoot, wasmPath } from "../ts/daemon/load-core.js";
@@ -55,28 +54,13 @@ function freePorts(): { ntp: number; ke: number } {
 
 interface Session { cookie: Uint8Array; c2s: Uint8Array; s2c: Uint8Array }
 
-/** One NTS-KE over TLS 1.3 (AEAD 15): the first cookie and the exported C2S/S2C keys. */
-function keyExchangeOnce(port: number, ca: string): Promise<Session> {
-  return new Promise<Session>((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port, ca, servername: "localhost", ALPNProtocols: ["ntske/1"] });
-    const chunks: Buffer[] = [];
-    let keys: { c2s: Uint8Array; s2c: Uint8Array } | undefined;
-    socket.on("secureConnect", () => {
-      keys = {
-        c2s: new Uint8Array(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(ntsExporterContext(15, "c2s")))),
-        s2c: new Uint8Array(socket.exportKeyingMaterial(32, NTS_EXPORTER_LABEL, Buffer.from(ntsExporterContext(15, "s2c")))),
-      };
-      socket.write(buildKeRequest({ aeadAlgorithms: [15] }));
-    });
-    socket.on("data", (c: Buffer) => chunks.push(c));
-    socket.on("error", reject);
-    socket.on("close", () => {
-      const p = decodeKeMessage(Buffer.concat(chunks));
-      const r = p.state === "done" ? interpretKeResponse(p.records, [15]) : undefined;
-      if (!r?.ok || !keys) return reject(new Error("NTS-KE failed"));
-      resolve({ cookie: r.value.cookies[0]!, ...keys });
-    });
-  });
+/** One NTS-KE over TLS 1.3 (AEAD 15) with tock's own KE client: the first cookie and the exported keys. */
+const dialer = new TlsKeDialer();
+async function keyExchangeOnce(port: number, caFile: string): Promise<Session> {
+  const session = await keyExchangeWith(dialer, { address: "127.0.0.1", port, host: "localhost", caFile }, { aeadAlgorithms: [15], timeoutMs: 5000 });
+  const cookie = session.cookies.take();
+  if (cookie === undefined) throw new Error("NTS-KE gave no cookie");
+  return { cookie, c2s: session.c2s, s2c: session.s2c };
 }
 
 /** A key exchange, retried for up to 10 s while the server starts. */
@@ -206,7 +190,7 @@ async function main(): Promise<void> {
     o("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=localhost");
     writeFileSync(join(dir, "ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
     o("x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "srv.crt", "-days", "2", "-extfile", "ext");
-    const ca = readFileSync(join(dir, "ca.crt"), "utf8");
+    const ca = join(dir, "ca.crt"); // the private CA's certificate file, given to the KE client
     const aead = createAead(await instantiateWasm(readFileSync(wasmPath())));
     const seconds = (Math.floor(Date.now() / 1000) + NTP_UNIX) >>> 0;
 
